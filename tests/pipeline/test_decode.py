@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from conftest import id_of_frame
 
 from pipeline.decode import decode_clips
 from pipeline.plans import FrameSpec, make_plan
 from pipeline.probe import probe
+from tests.videos import id_of_frame
 
 WHOLE_FRAME = FrameSpec(size=48, crop=False)  # keeps every bar of the frame id visible
 

@@ -1,0 +1,169 @@
+"""BLIP-2 feature extractor (transformers `Blip2ForImageTextRetrieval`, Salesforce/blip2-itm-vit-g).
+
+The LAVIS `blip2_feature_extractor` ('pretrain') conventions that VideoLights used:
+- video: the Q-Former output for each clip's frame, first of the 32 query tokens, 768-d,
+  unprojected;
+- text: the Q-Former's token-level text states (768-d per token, [CLS] included), pooled = the
+  [CLS] row;
+- for caption-to-frame similarity (`synth`): the projected, L2-normalised 256-d embeddings of
+  the 32 queries (B, 32, 256) and of the text's first token (B, 256).
+salesforce-lavis cannot be installed beside the rest (see the README); transformers carries the
+same model and loads the same Salesforce weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from transformers import (
+    Blip2Config,
+    Blip2ForImageTextRetrieval,
+    Blip2QFormerConfig,
+    Blip2VisionConfig,
+    PreTrainedTokenizerFast,
+)
+
+from extractors.base import (
+    OPENAI_CLIP_MEAN,
+    OPENAI_CLIP_STD,
+    TextEncoder,
+    TextFeatures,
+    VideoEncoder,
+)
+
+MAX_TEXT_TOKENS = 35  # LAVIS's max_txt_len for the feature extractor
+
+
+def full_config() -> Blip2Config:
+    """The architecture of Salesforce/blip2-itm-vit-g (EVA ViT-g/14 + BERT-base Q-Former)."""
+    vision = Blip2VisionConfig(
+        hidden_size=1408,
+        intermediate_size=6144,
+        num_hidden_layers=39,
+        num_attention_heads=16,
+        image_size=224,
+        patch_size=14,
+        qkv_bias=True,
+    )
+    qformer = Blip2QFormerConfig(
+        vocab_size=30523,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        cross_attention_frequency=2,
+        encoder_hidden_size=1408,
+        use_qformer_text_input=True,
+    )
+    return Blip2Config(
+        vision_config=vision.to_dict(),
+        qformer_config=qformer.to_dict(),
+        num_query_tokens=32,
+        image_text_hidden_size=256,
+    )
+
+
+def tiny_config(vocab_size: int) -> Blip2Config:
+    vision = Blip2VisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=224,
+        patch_size=14,
+        qkv_bias=True,
+    )
+    qformer = Blip2QFormerConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        cross_attention_frequency=1,
+        encoder_hidden_size=32,
+        use_qformer_text_input=True,
+    )
+    return Blip2Config(
+        vision_config=vision.to_dict(),
+        qformer_config=qformer.to_dict(),
+        num_query_tokens=32,
+        image_text_hidden_size=16,
+    )
+
+
+def character_tokenizer() -> PreTrainedTokenizerFast:
+    """A BERT-style WordPiece tokenizer over single characters, for tiny random models: no
+    vocabulary file exists offline, and a real one would only waste a tiny model's embeddings."""
+    characters = "abcdefghijklmnopqrstuvwxyz0123456789.,!?'\"-:;()&/"
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokens = special + list(characters) + [f"##{c}" for c in characters]
+    backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+class Blip2Encoder(VideoEncoder, TextEncoder):
+    name = "blip2"
+    plan_kind = "image"
+    batch_size = 16
+
+    def __init__(self, model: Blip2ForImageTextRetrieval, tokenizer, device, provenance):
+        super().__init__(model, device, provenance)
+        self.tokenizer = tokenizer
+        self.dim = self.text_dim = model.config.qformer_config.hidden_size
+
+    @torch.inference_mode()
+    def query_outputs(self, frames: np.ndarray) -> torch.Tensor:
+        """frames (B, H, W, 3) uint8 -> Q-Former query states (B, 32, hidden)."""
+        pixels = self.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
+        image_states = self.module.vision_model(pixel_values=pixels).last_hidden_state
+        queries = self.module.query_tokens.expand(len(frames), -1, -1)
+        mask = torch.ones(image_states.shape[:-1], dtype=torch.long, device=self.device)
+        return self.module.qformer(
+            query_embeds=queries, encoder_hidden_states=image_states, encoder_attention_mask=mask
+        ).last_hidden_state
+
+    def encode_clips(self, frames: np.ndarray) -> np.ndarray:
+        return self.query_outputs(frames[:, 0])[:, 0].float().cpu().numpy()
+
+    @torch.inference_mode()
+    def image_embeddings(self, frames: np.ndarray) -> np.ndarray:
+        """(B, H, W, 3) uint8 -> projected, normalised query embeddings (B, 32, 256)."""
+        projected = self.module.vision_projection(self.query_outputs(frames))
+        return torch.nn.functional.normalize(projected.float(), dim=-1).cpu().numpy()
+
+    @torch.inference_mode()
+    def text_states(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=MAX_TEXT_TOKENS, return_tensors="pt"
+        ).to(self.device)
+        embeddings = self.module.embeddings(input_ids=batch["input_ids"])
+        states = self.module.qformer(
+            query_embeds=embeddings, query_length=0, attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+        return states, batch["attention_mask"]
+
+    def encode_texts(self, texts: list[str]) -> list[TextFeatures]:
+        states, mask = self.text_states(texts)
+        lengths = mask.sum(dim=1).tolist()
+        states = states.float().cpu().numpy()
+        return [TextFeatures(states[i, :n], states[i, 0]) for i, n in enumerate(lengths)]
+
+    @torch.inference_mode()
+    def text_embeddings(self, texts: list[str]) -> np.ndarray:
+        """Projected, normalised first-token embeddings (B, 256)."""
+        states, _ = self.text_states(texts)
+        projected = self.module.text_projection(states[:, 0])
+        return torch.nn.functional.normalize(projected.float(), dim=-1).cpu().numpy()

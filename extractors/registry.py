@@ -1,0 +1,99 @@
+"""Build an encoder by name: the architecture for a size, then its weights.
+
+    build_encoder("clip", size="full", weights=Path("~/weights"))   # real weights, or an error
+    build_encoder("slowfast", size="tiny")                           # seeded random weights
+
+Random weights are used only when asked for: `size="tiny"` without weights, or
+`random_weights=True` (speed benchmarks of the full architectures). The encoder's
+`provenance` says which.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from extractors import weights as weight_files
+from extractors.base import Encoder
+
+ENCODERS = ("clip", "slowfast", "blip2")
+SIZES = ("full", "tiny")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _load_module(name: str, module: torch.nn.Module, path: Path) -> None:
+    if name == "slowfast" and path.suffix == ".pkl":
+        from extractors.slowfast_caffe2 import caffe2_state_dict, load_caffe2_blobs
+
+        state = caffe2_state_dict(load_caffe2_blobs(path), module.state_dict())
+    else:
+        state = weight_files.load_state_dict(path)
+    if name == "slowfast":  # the classification head is not used
+        state = {k: v for k, v in state.items() if not k.startswith("blocks.6.")}
+        missing, _ = module.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("blocks.6.") and "num_batches" not in k]
+        if missing:
+            raise ValueError(f"{path}: missing weights {missing[:5]}")
+        return
+    module.load_state_dict(state)
+
+
+def _build_blip2(size: str, path: Path | None):
+    from transformers import AutoTokenizer, Blip2ForImageTextRetrieval
+
+    from extractors.blip2 import character_tokenizer, full_config, tiny_config
+
+    if path is not None:
+        model = Blip2ForImageTextRetrieval.from_pretrained(path, local_files_only=True)
+        return model, AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer = character_tokenizer()
+    config = full_config() if size == "full" else tiny_config(len(tokenizer))
+    return Blip2ForImageTextRetrieval(config), tokenizer
+
+
+def build_encoder(
+    name: str,
+    size: str = "full",
+    weights: str | Path | None = None,
+    device: str = "auto",
+    random_weights: bool = False,
+    seed: int = 0,
+) -> Encoder:
+    """An encoder ready for inference. Raises WeightsNotFoundError when real weights are
+    needed and missing."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
+    torch_device = resolve_device(device)
+    use_random = random_weights or (size == "tiny" and weights is None)
+    path = None if use_random else weight_files.resolve(name, weights)
+    provenance = {"encoder": name, "size": size}
+    if use_random:
+        provenance.update(weights="random", seed=seed)
+    else:
+        provenance.update(weights=str(path), sha256=weight_files.verify(path))
+    torch.manual_seed(seed)
+
+    if name == "blip2":
+        from extractors.blip2 import Blip2Encoder
+
+        model, tokenizer = _build_blip2(size, path)
+        return Blip2Encoder(model, tokenizer, torch_device, provenance)
+    if name == "clip":
+        from extractors.clip import ClipEncoder, build_clip_model
+
+        model, encoder_class = build_clip_model(size), ClipEncoder
+    else:
+        from extractors.slowfast import SlowFastEncoder, build_slowfast_model
+
+        model, encoder_class = build_slowfast_model(size), SlowFastEncoder
+    if path is not None:
+        _load_module(name, model, path)
+    return encoder_class(model, torch_device, provenance)

@@ -1,0 +1,59 @@
+"""SlowFast R50 8x8 (pytorchvideo): 2304-d per clip, 2048 slow + 256 fast, globally pooled.
+
+The classification head (dropout, projection) is not used: the two pathways' last feature maps
+are averaged over time and space and concatenated, slow first, as the released features were.
+Frames are normalised with mean 0.45 and std 0.225; the fast pathway takes all 32 frames, the
+slow one every 4th (8 frames).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pytorchvideo.models.slowfast import create_slowfast
+
+from extractors.base import VideoEncoder
+
+MEAN, STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+ALPHA = 4  # fast frames per slow frame
+
+# `full` is pytorchvideo's slowfast_r50; `tiny` the same builder with few, narrow blocks.
+CONFIGS = {
+    "full": {"model_depth": 50},
+    "tiny": {"model_depth": 18, "stem_dim_outs": (8, 1), "slowfast_channel_reduction_ratio": (8,)},
+}
+
+
+def build_slowfast_model(size: str) -> torch.nn.Module:
+    return create_slowfast(model_num_class=400, **CONFIGS[size])
+
+
+def feature_dim(model: torch.nn.Module) -> int:
+    """Channels of the two pathways' last stage (2048 + 256 for R50)."""
+    last_stage = model.blocks[4]
+    return sum(
+        next(
+            m for m in reversed(list(path.modules())) if isinstance(m, torch.nn.BatchNorm3d)
+        ).num_features
+        for path in last_stage.multipathway_blocks
+    )
+
+
+class SlowFastEncoder(VideoEncoder):
+    name = "slowfast"
+    plan_kind = "slowfast"
+    batch_size = 8
+
+    def __init__(self, model: torch.nn.Module, device, provenance):
+        super().__init__(model, device, provenance)
+        self.dim = feature_dim(model)
+
+    @torch.inference_mode()
+    def encode_clips(self, frames: np.ndarray) -> np.ndarray:
+        fast = self.to_tensor(frames, MEAN, STD).transpose(1, 2)  # (B, 3, 32, H, W)
+        slow = fast[:, :, ::ALPHA]
+        pathways = [slow, fast]
+        for stage in self.module.blocks[:5]:
+            pathways = stage(pathways)
+        pooled = [p.float().mean(dim=(2, 3, 4)) for p in pathways]
+        return torch.cat(pooled, dim=1).cpu().numpy()
