@@ -1,0 +1,1 @@
+"""The VideoLights network: projection and refinement, Bi-CMF, encoder, anchor decoder, heads."""

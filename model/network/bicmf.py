@@ -1,0 +1,48 @@
+"""Bi-directional cross-modal fusion (Bi-CMF): text -> video, video -> text, then the refined
+text -> video again, and a feed-forward block. Text tokens leave the layer unchanged.
+
+Reference quirk (kept by default): the feed-forward output f is normalised as LN(f + dropout(f))
+with no residual from its input. `ffn_residual=True` gives the usual LN(c + dropout(f)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class BiCMFLayer(nn.Module):
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float, ffn_residual: bool):
+        super().__init__()
+        self.text_to_video = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.video_to_text = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.refined_text_to_video = nn.MultiheadAttention(
+            dim, heads, dropout=dropout, batch_first=True
+        )
+        self.linear1 = nn.Linear(dim, dim)
+        self.linear2 = nn.Linear(dim, dim)
+        self.linear3 = nn.Linear(dim, dim)
+        self.linear4 = nn.Linear(dim, ffn_dim)
+        self.linear5 = nn.Linear(ffn_dim, dim)
+        self.dropout = nn.Dropout(dropout)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm3 = nn.LayerNorm(dim)
+        self.norm4 = nn.LayerNorm(dim)
+        self.activation = nn.PReLU()
+        self.ffn_residual = ffn_residual
+
+    def forward(self, video, text, video_pos, text_pos, video_pad, text_pad) -> torch.Tensor:
+        """video (B, L, d), text (B, N, d), positions alike, pads (B, L) / (B, N) with True =
+        padding. Returns the fused video (B, L, d)."""
+        attended = self.text_to_video(
+            video + video_pos, text + text_pos, text, key_padding_mask=text_pad
+        )[0]
+        video1 = self.norm1(video + self.linear1(self.dropout(attended)))
+        attended = self.video_to_text(
+            text + text_pos, video + video_pos, video, key_padding_mask=video_pad
+        )[0]
+        text1 = text + self.linear2(self.dropout(attended))
+        attended = self.refined_text_to_video(video1, text1, text1, key_padding_mask=text_pad)[0]
+        fused = self.norm3(video1 + self.linear3(self.dropout(attended)))
+        ffn = self.linear5(self.dropout(self.activation(self.linear4(fused))))
+        return self.norm4((fused if self.ffn_residual else ffn) + self.dropout(ffn))

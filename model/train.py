@@ -1,0 +1,302 @@
+"""Training: pretraining on the synthetic set, finetuning, evaluation, checkpoints and resume.
+
+    result = train(TrainSettings(config="qvhighlights", train_annotations=..., out=...))
+
+Every epoch ends with `{out}/model_latest.ckpt` (model, optimizer, scheduler, epoch, RNG and
+data-order states), so `resume=True` continues an interrupted run exactly where it stopped;
+every `eval_every` epochs the validation split is scored with `model.eval` and the best model,
+by the reference's weighted metric, is kept as `{out}/model_best.ckpt`. The config, settings,
+versions and the metrics history are written beside them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from extractors.registry import resolve_device
+from model.config import TrainConfig, config_from_dict, load_config
+from model.data import MomentDataset, make_collate, read_annotations
+from model.eval import moment_only, qvhighlights, tvsum
+from model.losses import total_loss
+from model.network.videolights import NetworkConfig, VideoLights
+from model.predict import predict_dataset, write_submission
+from pipeline.store import atomic_write, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+LATEST, BEST = "model_latest.ckpt", "model_best.ckpt"
+# The reference's model selection: weights of the brief metrics (QVHighlights).
+QVH_SELECTION = {
+    "MR-full-R1@0.3": 0.3,
+    "MR-full-R1@0.5": 0.5,
+    "MR-full-R1@0.7": 0.7,
+    "MR-full-mAP@0.5": 0.5,
+    "MR-full-mAP@0.75": 0.75,
+    "MR-full-mAP": 0.25,
+    "MR-long-mAP": 0.25,
+    "MR-middle-mAP": 0.25,
+    "MR-short-mAP": 0.25,
+}
+MOMENT_SELECTION = {
+    "MR-full-R1@0.3": 0.3,
+    "MR-full-R1@0.5": 0.5,
+    "MR-full-R1@0.7": 0.7,
+    "MR-full-mIoU": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """One training run; None overrides keep the config's value."""
+
+    train_annotations: Path
+    video_feature_dirs: tuple[Path, ...]
+    text_feature_dirs: tuple[Path, ...]
+    out: Path
+    config: str | Path = "qvhighlights"
+    val_annotations: Path | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    eval_every: int | None = None
+    seed: int | None = None
+    init_from: Path | None = None
+    resume: bool = False
+    device: str = "auto"
+
+    def __post_init__(self):
+        if not self.video_feature_dirs or not self.text_feature_dirs:
+            raise ValueError("give at least one video and one text feature folder")
+        for number, name in ((self.epochs, "epochs"), (self.batch_size, "batch size")):
+            if number is not None and number < 1:
+                raise ValueError(f"{name} must be at least 1, got {number}")
+        if self.init_from is not None and not Path(self.init_from).is_file():
+            raise ValueError(f"--init-from {self.init_from}: no such checkpoint")
+
+    def resolved_config(self) -> TrainConfig:
+        config = load_config(self.config)
+        optim = {
+            key: value
+            for key, value in {
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+                "eval_every": self.eval_every,
+                "seed": self.seed,
+            }.items()
+            if value is not None
+        }
+        return replace(config, optim=replace(config.optim, **optim))
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    metrics: dict = field(default_factory=dict)
+    epochs: int = 0
+
+
+def build_model(config: TrainConfig, video_dim: int, text_dim: int) -> VideoLights:
+    return VideoLights(
+        NetworkConfig(
+            video_dim=video_dim,
+            text_dim=text_dim,
+            clip_length=config.data.clip_length,
+            **asdict(config.model),
+        )
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def selection_score(metrics: dict, evaluation: str) -> float:
+    """The reference's weighted average of the brief metrics (NaN groups left out)."""
+    if evaluation == "tvsum":
+        return metrics["HL-top5-mAP"]
+    weights = QVH_SELECTION if evaluation == "qvhighlights" else MOMENT_SELECTION
+    present = {k: w for k, w in weights.items() if k in metrics and not math.isnan(metrics[k])}
+    return sum(metrics[k] * w for k, w in present.items()) / sum(present.values())
+
+
+def evaluate_predictions(predictions: list[dict], rows: list[dict], evaluation: str) -> dict:
+    """The brief metrics of predictions against their annotation rows."""
+    if evaluation == "tvsum":
+        return dict(tvsum.evaluate(predictions, rows)["brief"])
+    brief = dict(moment_only.evaluate(predictions, rows)["brief"])
+    if evaluation == "qvhighlights":
+        brief |= qvhighlights.evaluate(predictions, rows)["brief"]
+    return brief
+
+
+def save_checkpoint(path: Path, state: dict) -> Path:
+    return atomic_write(path, lambda temporary: torch.save(state, temporary))
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_model(path: Path, device: str = "auto") -> tuple[VideoLights, TrainConfig, torch.device]:
+    """A model from one of our checkpoints, in eval mode on the device."""
+    checkpoint = load_checkpoint(path)
+    config = config_from_dict(checkpoint["config"])
+    model = build_model(config, checkpoint["video_dim"], checkpoint["text_dim"])
+    model.load_state_dict(checkpoint["model"])
+    torch_device = resolve_device(device)
+    return model.to(torch_device).eval(), config, torch_device
+
+
+def train(settings: TrainSettings) -> TrainResult:
+    """Train (or resume) one run; see the module docstring."""
+    config = settings.resolved_config()
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.optim.seed)
+    device = resolve_device(settings.device)
+
+    rows = read_annotations(settings.train_annotations)
+    dataset = MomentDataset(
+        rows,
+        settings.video_feature_dirs,
+        settings.text_feature_dirs,
+        config.data,
+        True,
+        seed=config.optim.seed,
+    )
+    val_set = None
+    if settings.val_annotations is not None:
+        val_set = MomentDataset(
+            read_annotations(settings.val_annotations),
+            settings.video_feature_dirs,
+            settings.text_feature_dirs,
+            config.data,
+            False,
+        )
+    first = dataset[0]
+    video_dim, text_dim = first.video.shape[1], first.text.shape[1]
+    model = build_model(config, video_dim, text_dim).to(device)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), config.optim.lr, weight_decay=config.optim.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.optim.lr_drop)
+    order = torch.Generator().manual_seed(config.optim.seed)
+    state = {"epoch": 0, "best_score": -math.inf, "best_metrics": {}, "history": []}
+
+    if settings.init_from is not None:
+        model.load_state_dict(load_checkpoint(Path(settings.init_from))["model"])
+    if settings.resume and (out / LATEST).is_file():
+        checkpoint = load_checkpoint(out / LATEST)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        order.set_state(checkpoint["order_rng"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        dataset.random.setstate(checkpoint["data_rng"])
+        state = checkpoint["state"]
+
+    _write_run_record(out, settings, config, video_dim, text_dim)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=config.optim.batch_size,
+        shuffle=True,
+        generator=order,
+        collate_fn=make_collate(dataset),
+    )
+    base = {"config": config.to_dict(), "video_dim": video_dim, "text_dim": text_dim}
+    for epoch in range(state["epoch"], config.optim.epochs):
+        losses = _train_epoch(model, loader, optimizer, config, device, epoch)
+        scheduler.step()
+        record = {"epoch": epoch + 1, "loss": losses}
+        if val_set is not None and (
+            (epoch + 1) % config.optim.eval_every == 0 or epoch + 1 == config.optim.epochs
+        ):
+            predictions = predict_dataset(
+                model,
+                val_set,
+                device,
+                config.optim.eval_batch_size,
+                with_moments=config.evaluation != "tvsum",
+            )
+            metrics = evaluate_predictions(predictions, val_set.rows, config.evaluation)
+            score = selection_score(metrics, config.evaluation)
+            record |= {"metrics": metrics, "score": score}
+            if score > state["best_score"]:
+                state |= {"best_score": score, "best_metrics": metrics}
+                save_checkpoint(
+                    out / BEST, base | {"model": model.state_dict(), "epoch": epoch + 1}
+                )
+                write_submission(predictions, out / "best_val_preds.jsonl")
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        save_checkpoint(
+            out / LATEST,
+            base
+            | {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "order_rng": order.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "data_rng": dataset.random.getstate(),
+                "state": state,
+            },
+        )
+        if (epoch + 1) % config.optim.checkpoint_every == 0:
+            save_checkpoint(
+                out / f"model_e{epoch + 1:04d}.ckpt", base | {"model": model.state_dict()}
+            )
+        atomic_write_json(out / "history.json", state["history"])
+        log.info("epoch %d: %s", epoch + 1, record)
+
+    if not (out / BEST).is_file():  # no validation: the last model is the one to use
+        save_checkpoint(out / BEST, base | {"model": model.state_dict(), "epoch": state["epoch"]})
+    return TrainResult(out, out / BEST, out / LATEST, state["best_metrics"], state["epoch"])
+
+
+def _train_epoch(model, loader, optimizer, config: TrainConfig, device, epoch: int) -> float:
+    model.train()
+    total, batches = 0.0, 0
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False):
+        with autocast:
+            outputs = model(**batch.inputs(device))
+            loss, _ = total_loss(outputs, batch.targets.to(device), config.loss, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        optimizer.step()
+        total += float(loss.detach())
+        batches += 1
+    return total / max(batches, 1)
+
+
+def _write_run_record(out: Path, settings, config: TrainConfig, video_dim: int, text_dim: int):
+    from extractors.run import versions
+
+    atomic_write_json(out / "config.json", config.to_dict())
+    atomic_write_json(
+        out / "run.json",
+        {
+            "settings": {k: str(v) if v is not None else None for k, v in asdict(settings).items()},
+            "video_dim": video_dim,
+            "text_dim": text_dim,
+            "versions": versions(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
