@@ -37,6 +37,13 @@ def register(subparsers) -> None:
     predict.add_argument("--device", default="auto")
     predict.set_defaults(handler=run_predict)
 
+    imported = subparsers.add_parser(
+        "import-checkpoint", help="convert a reference VideoLights checkpoint to ours"
+    )
+    imported.add_argument("reference", type=Path, help="a checkpoint saved by the reference code")
+    imported.add_argument("out", type=Path)
+    imported.set_defaults(handler=run_import)
+
 
 def _feature_arguments(parser) -> None:
     parser.add_argument(
@@ -104,4 +111,18 @@ def run_predict(args: argparse.Namespace) -> int:
         print(f"videolights predict: {error}", file=sys.stderr)
         return 2
     print(f"submission: {path}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    import pickle
+
+    from model.compat import import_checkpoint
+
+    try:
+        path = import_checkpoint(args.reference, args.out)
+    except (ValueError, FileNotFoundError, RuntimeError, pickle.UnpicklingError) as error:
+        print(f"videolights import-checkpoint: {error}", file=sys.stderr)
+        return 2
+    print(f"imported: {path}")
     return 0

@@ -71,6 +71,7 @@ class ModelConfig:
     contrastive_dim: int = 64
     informative_correlation: bool = False
     bicmf_ffn_residual: bool = False
+    bicmf_sample_masks: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
 """Bi-directional cross-modal fusion (Bi-CMF): text -> video, video -> text, then the refined
 text -> video again, and a feed-forward block. Text tokens leave the layer unchanged.
 
-Reference quirk (kept by default): the feed-forward output f is normalised as LN(f + dropout(f))
-with no residual from its input. `ffn_residual=True` gives the usual LN(c + dropout(f)).
+Reference quirks (kept by default):
+- the feed-forward output f is normalised as LN(f + dropout(f)), with no residual from its
+  input; `ffn_residual=True` gives the usual LN(c + dropout(f));
+- each attention also gets a mask "query is padding and key is padding", built per sample and
+  tiled with `.repeat(heads, 1, 1)`, so head h of sample b receives sample (b * heads + h) mod B's
+  mask: in a batch mixing padded and unpadded samples, some heads of some samples lose keys
+  they should see. `sample_masks=True` drops that mask (key padding alone is the intent).
 """
 
 from __future__ import annotations
@@ -12,7 +17,15 @@ from torch import nn
 
 
 class BiCMFLayer(nn.Module):
-    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float, ffn_residual: bool):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        ffn_dim: int,
+        dropout: float,
+        ffn_residual: bool,
+        sample_masks: bool,
+    ):
         super().__init__()
         self.text_to_video = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.video_to_text = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
@@ -29,20 +42,40 @@ class BiCMFLayer(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
         self.norm4 = nn.LayerNorm(dim)
         self.activation = nn.PReLU()
+        self.heads = heads
         self.ffn_residual = ffn_residual
+        self.sample_masks = sample_masks
+
+    def _tiled_mask(self, query_pad: torch.Tensor, key_pad: torch.Tensor) -> torch.Tensor | None:
+        """The reference's (B * heads, Lq, Lk) mask, in its tiling (see the module docstring)."""
+        if self.sample_masks:
+            return None
+        both = query_pad[:, :, None] & key_pad[:, None, :]
+        return both.repeat(self.heads, 1, 1)
 
     def forward(self, video, text, video_pos, text_pos, video_pad, text_pad) -> torch.Tensor:
         """video (B, L, d), text (B, N, d), positions alike, pads (B, L) / (B, N) with True =
         padding. Returns the fused video (B, L, d)."""
+        video_mask = self._tiled_mask(video_pad, text_pad)
         attended = self.text_to_video(
-            video + video_pos, text + text_pos, text, key_padding_mask=text_pad
+            video + video_pos,
+            text + text_pos,
+            text,
+            key_padding_mask=text_pad,
+            attn_mask=video_mask,
         )[0]
         video1 = self.norm1(video + self.linear1(self.dropout(attended)))
         attended = self.video_to_text(
-            text + text_pos, video + video_pos, video, key_padding_mask=video_pad
+            text + text_pos,
+            video + video_pos,
+            video,
+            key_padding_mask=video_pad,
+            attn_mask=self._tiled_mask(text_pad, video_pad),
         )[0]
         text1 = text + self.linear2(self.dropout(attended))
-        attended = self.refined_text_to_video(video1, text1, text1, key_padding_mask=text_pad)[0]
+        attended = self.refined_text_to_video(
+            video1, text1, text1, key_padding_mask=text_pad, attn_mask=video_mask
+        )[0]
         fused = self.norm3(video1 + self.linear3(self.dropout(attended)))
         ffn = self.linear5(self.dropout(self.activation(self.linear4(fused))))
         return self.norm4((fused if self.ffn_residual else ffn) + self.dropout(ffn))

@@ -46,6 +46,7 @@ class NetworkConfig:
     # Fixes of reference behaviours; False reproduces the reference (see the README's table).
     informative_correlation: bool = False
     bicmf_ffn_residual: bool = False
+    bicmf_sample_masks: bool = False
 
 
 class VideoLights(nn.Module):
@@ -65,7 +66,14 @@ class VideoLights(nn.Module):
         self.global_rep_token = nn.Parameter(torch.randn(d))
         self.global_rep_pos = nn.Parameter(torch.randn(d))
         self.bicmf = nn.ModuleList(
-            BiCMFLayer(d, config.heads, config.ffn_dim, config.dropout, config.bicmf_ffn_residual)
+            BiCMFLayer(
+                d,
+                config.heads,
+                config.ffn_dim,
+                config.dropout,
+                config.bicmf_ffn_residual,
+                config.bicmf_sample_masks,
+            )
             for _ in range(config.bicmf_layers)
         )
         self.encoder = nn.ModuleList(
