@@ -26,6 +26,11 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int)
     train.add_argument("--init-from", type=Path, help="start from this checkpoint's weights")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument(
+        "--skip-missing-features",
+        action="store_true",
+        help="skip (and count) samples whose feature files are missing or unreadable",
+    )
     train.add_argument("--device", default="auto")
     train.set_defaults(handler=run_train)
 

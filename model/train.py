@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from extractors.registry import resolve_device
@@ -71,6 +72,7 @@ class TrainSettings:
     seed: int | None = None
     init_from: Path | None = None
     resume: bool = False
+    skip_missing_features: bool = False
     device: str = "auto"
 
     def __post_init__(self):
@@ -95,7 +97,10 @@ class TrainSettings:
             }.items()
             if value is not None
         }
-        return replace(config, optim=replace(config.optim, **optim))
+        data = config.data
+        if self.skip_missing_features:
+            data = replace(data, skip_missing_features=True)
+        return replace(config, optim=replace(config.optim, **optim), data=data)
 
 
 @dataclass
@@ -209,7 +214,7 @@ def train(settings: TrainSettings) -> TrainResult:
         dataset.random.setstate(checkpoint["data_rng"])
         state = checkpoint["state"]
 
-    _write_run_record(out, settings, config, video_dim, text_dim)
+    _write_run_record(out, settings, config, video_dim, text_dim, dataset.skipped)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=config.optim.batch_size,
@@ -218,6 +223,7 @@ def train(settings: TrainSettings) -> TrainResult:
         collate_fn=make_collate(dataset),
     )
     base = {"config": config.to_dict(), "video_dim": video_dim, "text_dim": text_dim}
+    board = SummaryWriter(out / "tensorboard")
     for epoch in range(state["epoch"], config.optim.epochs):
         losses = _train_epoch(model, loader, optimizer, config, device, epoch)
         scheduler.step()
@@ -241,6 +247,7 @@ def train(settings: TrainSettings) -> TrainResult:
                     out / BEST, base | {"model": model.state_dict(), "epoch": epoch + 1}
                 )
                 write_submission(predictions, out / "best_val_preds.jsonl")
+        _log_board(board, record)
         state["history"].append(record)
         state["epoch"] = epoch + 1
         save_checkpoint(
@@ -263,6 +270,7 @@ def train(settings: TrainSettings) -> TrainResult:
         atomic_write_json(out / "history.json", state["history"])
         log.info("epoch %d: %s", epoch + 1, record)
 
+    board.close()
     if not (out / BEST).is_file():  # no validation: the last model is the one to use
         save_checkpoint(out / BEST, base | {"model": model.state_dict(), "epoch": state["epoch"]})
     return TrainResult(out, out / BEST, out / LATEST, state["best_metrics"], state["epoch"])
@@ -286,7 +294,14 @@ def _train_epoch(model, loader, optimizer, config: TrainConfig, device, epoch: i
     return total / max(batches, 1)
 
 
-def _write_run_record(out: Path, settings, config: TrainConfig, video_dim: int, text_dim: int):
+def _log_board(board, record: dict) -> None:
+    board.add_scalar("train/loss", record["loss"], record["epoch"])
+    for name, value in record.get("metrics", {}).items():
+        if not math.isnan(value):
+            board.add_scalar(f"val/{name}", value, record["epoch"])
+
+
+def _write_run_record(out: Path, settings, config: TrainConfig, video_dim, text_dim, skipped):
     from extractors.run import versions
 
     atomic_write_json(out / "config.json", config.to_dict())
@@ -297,6 +312,7 @@ def _write_run_record(out: Path, settings, config: TrainConfig, video_dim: int, 
             "video_dim": video_dim,
             "text_dim": text_dim,
             "versions": versions(),
+            "skipped_samples": {"count": len(skipped), "reasons": skipped},
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
     )

@@ -46,17 +46,22 @@ class BiCMFLayer(nn.Module):
         self.ffn_residual = ffn_residual
         self.sample_masks = sample_masks
 
-    def _tiled_mask(self, query_pad: torch.Tensor, key_pad: torch.Tensor) -> torch.Tensor | None:
-        """The reference's (B * heads, Lq, Lk) mask, in its tiling (see the module docstring)."""
+    def _tiled_mask(self, query_pad, key_pad, group: int) -> torch.Tensor | None:
+        """The reference's (B * heads, Lq, Lk) mask, in its tiling (see the module docstring).
+        The batch may stack several groups of `group` samples (positive and negative pairs in
+        one pass); each group is tiled on its own, as if it had run alone."""
         if self.sample_masks:
             return None
         both = query_pad[:, :, None] & key_pad[:, None, :]
-        return both.repeat(self.heads, 1, 1)
+        sample = torch.arange(len(both), device=both.device)[:, None]
+        head = torch.arange(self.heads, device=both.device)[None, :]
+        source = sample // group * group + (sample % group * self.heads + head) % group
+        return both[source.flatten()]
 
-    def forward(self, video, text, video_pos, text_pos, video_pad, text_pad) -> torch.Tensor:
+    def forward(self, video, text, video_pos, text_pos, video_pad, text_pad, group: int):
         """video (B, L, d), text (B, N, d), positions alike, pads (B, L) / (B, N) with True =
-        padding. Returns the fused video (B, L, d)."""
-        video_mask = self._tiled_mask(video_pad, text_pad)
+        padding; `group` samples form one reference batch. Returns the fused video (B, L, d)."""
+        video_mask = self._tiled_mask(video_pad, text_pad, group)
         attended = self.text_to_video(
             video + video_pos,
             text + text_pos,
@@ -70,7 +75,7 @@ class BiCMFLayer(nn.Module):
             video + video_pos,
             video,
             key_padding_mask=video_pad,
-            attn_mask=self._tiled_mask(text_pad, video_pad),
+            attn_mask=self._tiled_mask(text_pad, video_pad, group),
         )[0]
         text1 = text + self.linear2(self.dropout(attended))
         attended = self.refined_text_to_video(

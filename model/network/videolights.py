@@ -104,7 +104,7 @@ class VideoLights(nn.Module):
                 if parameter.dim() > 1:
                     nn.init.xavier_uniform_(parameter)
 
-    def transformer(self, video, text, video_mask, text_mask, video_pos):
+    def transformer(self, video, text, video_mask, text_mask, video_pos, group: int):
         """Bi-CMF over [global; video; text], then the encoder over [global; video].
         Returns the clip memory (B, L, d) and the global token's memory (B, d)."""
         batch = video.shape[0]
@@ -113,7 +113,7 @@ class VideoLights(nn.Module):
         video_pad, text_pad = ~video_mask.bool(), ~text_mask.bool()
         text_pos = torch.zeros_like(text)
         for layer in self.bicmf:
-            video = layer(video, text, video_pos, text_pos, video_pad, text_pad)
+            video = layer(video, text, video_pos, text_pos, video_pad, text_pad, group)
         x = torch.cat([global_token, video], dim=1)
         pos = torch.cat([global_pos, video_pos], dim=1)
         pad = torch.cat([video_pad.new_zeros(batch, 1), video_pad], dim=1)
@@ -136,9 +136,19 @@ class VideoLights(nn.Module):
         video = self.feature_refinement(video, text, src_vid_mask, src_txt_mask)
         video_pos = sine_positions(src_vid_mask, self.config.hidden_dim)
 
-        clip_memory, global_memory = self.transformer(
-            video, text, src_vid_mask, src_txt_mask, video_pos
+        # Positive pairs and negative pairs (each video with the next sample's query) share
+        # one pass through the transformer: twice the batch, the same numbers as two passes.
+        batch = video.shape[0]
+        memory, global_memory = self.transformer(
+            torch.cat([video, video]),
+            torch.cat([text, torch.roll(text, shifts=-1, dims=0)]),
+            torch.cat([src_vid_mask, src_vid_mask]),
+            torch.cat([src_txt_mask, torch.roll(src_txt_mask, shifts=-1, dims=0)]),
+            torch.cat([video_pos, video_pos]),
+            group=batch,
         )
+        clip_memory, negative_memory = memory[:batch], memory[batch:]
+        global_memory, negative_global = global_memory[:batch], global_memory[batch:]
         hidden, references = self.decoder(
             self.query_embed.weight, clip_memory, video_pos, ~src_vid_mask.bool()
         )
@@ -147,12 +157,6 @@ class VideoLights(nn.Module):
         proj_queries = F.normalize(self.contrastive_align_projection_query(hidden), dim=-1)
         proj_text = F.normalize(self.contrastive_align_projection_txt(text), dim=-1)
 
-        # Negative pairs: each video with the next sample's query, through the whole transformer.
-        negative_text = torch.roll(text, shifts=-1, dims=0)
-        negative_mask = torch.roll(src_txt_mask, shifts=-1, dims=0)
-        negative_memory, negative_global = self.transformer(
-            video, negative_text, src_vid_mask, negative_mask, video_pos
-        )
         outputs = {
             "pred_logits": logits[-1],
             "pred_spans": spans[-1],

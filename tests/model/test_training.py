@@ -91,3 +91,16 @@ def test_missing_feature_file_is_named(planted, small_config, tmp_path):
             train(settings(planted, tmp_path / "bad", small_config, epochs=1))
     finally:
         (planted["root"] / "v3.moved").rename(planted["root"] / "clip_features" / "v3.npz")
+
+
+def test_skip_missing_features_counts_the_skipped_samples(planted, small_config, tmp_path):
+    (planted["root"] / "clip_features" / "v5.npz").rename(planted["root"] / "v5.moved")
+    try:
+        train(
+            settings(planted, tmp_path / "skip", small_config, epochs=1, skip_missing_features=True)
+        )
+    finally:
+        (planted["root"] / "v5.moved").rename(planted["root"] / "clip_features" / "v5.npz")
+    record = json.loads((tmp_path / "skip" / "run.json").read_text())
+    assert record["skipped_samples"]["count"] == 1
+    assert "v5.npz" in record["skipped_samples"]["reasons"][0]
