@@ -34,12 +34,24 @@ def register(subparsers) -> None:
     train.add_argument("--device", default="auto")
     train.set_defaults(handler=run_train)
 
-    predict = subparsers.add_parser("predict", help="write a submission from a checkpoint")
+    predict = subparsers.add_parser(
+        "predict",
+        help="predict moments and saliency (annotation file, or a video and queries)",
+        description="Either --annotations with feature folders, or --video with --query/--queries "
+        "(features are extracted, or read from --features).",
+    )
     predict.add_argument("--checkpoint", type=Path, required=True)
-    predict.add_argument("--annotations", type=Path, required=True)
-    _feature_arguments(predict)
-    predict.add_argument("--out", type=Path, required=True, help="submission JSONL")
+    predict.add_argument("--out", type=Path, required=True, help="submission JSONL, or a folder")
     predict.add_argument("--device", default="auto")
+    predict.add_argument("--annotations", type=Path)
+    _feature_arguments(predict, required=False)
+    predict.add_argument("--video", type=Path)
+    predict.add_argument("--query", action="append", default=[], help="repeatable")
+    predict.add_argument("--queries", type=Path, help="a text file, one query per line")
+    predict.add_argument("--features", type=Path, help="precomputed video feature root")
+    predict.add_argument("--model-size", default="full", choices=("full", "tiny"))
+    predict.add_argument("--weights", type=Path)
+    predict.add_argument("--preset", default="default", choices=("default", "qvhighlights"))
     predict.set_defaults(handler=run_predict)
 
     imported = subparsers.add_parser(
@@ -50,15 +62,15 @@ def register(subparsers) -> None:
     imported.set_defaults(handler=run_import)
 
 
-def _feature_arguments(parser) -> None:
+def _feature_arguments(parser, required: bool = True) -> None:
     parser.add_argument(
         "--video-feature-dirs",
         type=Path,
         nargs="+",
-        required=True,
+        required=required,
         help="video feature folders, in concatenation order",
     )
-    parser.add_argument("--text-feature-dirs", type=Path, nargs="+", required=True)
+    parser.add_argument("--text-feature-dirs", type=Path, nargs="+", required=required)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -100,23 +112,63 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from model.predict import predict
+    from extractors.weights import WeightsNotFoundError
+    from pipeline.errors import VideoError
     from pipeline.store import FeatureFileError
 
     try:
-        path = predict(
-            args.checkpoint,
-            args.annotations,
-            args.video_feature_dirs,
-            args.text_feature_dirs,
-            args.out,
-            args.device,
-        )
-    except (ValueError, FileNotFoundError, FeatureFileError) as error:
+        if args.video is not None:
+            _predict_video(args)
+        elif args.annotations and args.video_feature_dirs and args.text_feature_dirs:
+            from model.predict import predict
+
+            path = predict(
+                args.checkpoint,
+                args.annotations,
+                args.video_feature_dirs,
+                args.text_feature_dirs,
+                args.out,
+                args.device,
+            )
+            print(f"submission: {path}")
+        else:
+            raise ValueError("give --video with --query, or --annotations with feature folders")
+    except (
+        ValueError,
+        FileNotFoundError,
+        FeatureFileError,
+        WeightsNotFoundError,
+        VideoError,
+    ) as error:
         print(f"videolights predict: {error}", file=sys.stderr)
         return 2
-    print(f"submission: {path}")
     return 0
+
+
+def _predict_video(args: argparse.Namespace) -> None:
+    from model.predict import VideoQuerySettings, predict_video
+
+    queries = list(args.query)
+    if args.queries is not None:
+        queries += [line.strip() for line in args.queries.read_text().splitlines() if line.strip()]
+    settings = VideoQuerySettings(
+        checkpoint=args.checkpoint,
+        video=args.video,
+        queries=tuple(queries),
+        out=args.out,
+        features=args.features,
+        model_size=args.model_size,
+        weights=args.weights,
+        preset=args.preset,
+        device=args.device,
+    )
+    for prediction in predict_video(settings):
+        print(f"query {prediction['qid']}: {prediction['query']}")
+        for start, end, score in prediction["pred_relevant_windows"][:5]:
+            print(f"  {start:7.1f} - {end:7.1f} s  score {score:.4f}")
+        saliency = " ".join(f"{s:.2f}" for s in prediction["pred_saliency_scores"])
+        print(f"  saliency per clip: {saliency}")
+    print(f"predictions and plots: {args.out}")
 
 
 def run_import(args: argparse.Namespace) -> int:

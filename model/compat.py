@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
+from model.checkpoints import build_model, save_checkpoint
 from model.config import QVHIGHLIGHTS, DataConfig, ModelConfig
-from model.train import build_model, save_checkpoint
 
 # Reference prefix -> ours; applied in order, first match wins.
 _RENAMES = [

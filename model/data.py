@@ -53,6 +53,27 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-5)
 
 
+def assemble_inputs(videos: list[np.ndarray], texts: list[np.ndarray], config: DataConfig):
+    """Per-type features -> the model's (L, Dv) video and (N, Dt) text inputs: each type cut to
+    the length limits, L2-normalised per row, all cut to the shortest, concatenated in order,
+    plus the temporal encoding [t/L, (t+1)/L]."""
+    videos = [v[: config.max_video_clips] for v in videos]
+    texts = [t[: config.max_query_tokens] for t in texts]
+    normalize_text = (
+        config.normalize_video if config.normalize_text is None else config.normalize_text
+    )
+    if config.normalize_video:
+        videos = [_normalize(v) for v in videos]
+    if normalize_text:
+        texts = [_normalize(t) for t in texts]
+    clips, tokens = min(len(v) for v in videos), min(len(t) for t in texts)
+    video = np.concatenate([v[:clips] for v in videos], axis=1)
+    if config.temporal_encoding:
+        start = np.arange(clips, dtype=np.float32) / clips
+        video = np.concatenate([video, np.stack([start, start + 1.0 / clips], axis=1)], axis=1)
+    return video.astype(np.float32), np.concatenate([t[:tokens] for t in texts], axis=1)
+
+
 @dataclass
 class Sample:
     qid: object
@@ -89,31 +110,11 @@ class MomentDataset(torch.utils.data.Dataset):
             return False
 
     def _load(self, row: dict) -> tuple[np.ndarray, np.ndarray]:
-        config = self.config
-        videos = [
-            load_features(folder / f"{row['vid']}.npz", "features")[: config.max_video_clips]
-            for folder in self.video_dirs
-        ]
+        videos = [load_features(d / f"{row['vid']}.npz", "features") for d in self.video_dirs]
         texts = [
-            load_features(folder / f"qid{row['qid']}.npz", "last_hidden_state")[
-                : config.max_query_tokens
-            ]
-            for folder in self.text_dirs
+            load_features(d / f"qid{row['qid']}.npz", "last_hidden_state") for d in self.text_dirs
         ]
-        normalize_text = (
-            config.normalize_video if config.normalize_text is None else config.normalize_text
-        )
-        if config.normalize_video:
-            videos = [_normalize(v) for v in videos]
-        if normalize_text:
-            texts = [_normalize(t) for t in texts]
-        clips = min(len(v) for v in videos)
-        tokens = min(len(t) for t in texts)
-        video = np.concatenate([v[:clips] for v in videos], axis=1)
-        if config.temporal_encoding:
-            start = np.arange(clips, dtype=np.float32) / clips
-            video = np.concatenate([video, np.stack([start, start + 1.0 / clips], axis=1)], axis=1)
-        return video.astype(np.float32), np.concatenate([t[:tokens] for t in texts], axis=1)
+        return assemble_inputs(videos, texts, self.config)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -208,15 +209,20 @@ def _pad(arrays: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return values, mask
 
 
+def collate_inputs(samples: list[Sample]) -> Batch:
+    """A batch without targets (prediction)."""
+    video, video_mask = _pad([s.video for s in samples])
+    text, text_mask = _pad([s.text for s in samples])
+    return Batch(samples, video, video_mask, text, text_mask, None)
+
+
 def make_collate(dataset: MomentDataset):
     """A collate function building targets with the dataset's labelling rules."""
 
     def collate(samples: list[Sample]) -> Batch:
-        video, video_mask = _pad([s.video for s in samples])
-        text, text_mask = _pad([s.text for s in samples])
-        targets = None
+        batch = collate_inputs(samples)
         if dataset.training:
-            length = video.shape[1]
+            length = batch.video.shape[1]
             spans, labels, positives, negatives = [], [], [], []
             for sample in samples:
                 clips = len(sample.video)
@@ -225,12 +231,12 @@ def make_collate(dataset: MomentDataset):
                 labels.append(np.pad(label, (0, length - clips)))
                 positives.append(positive)
                 negatives.append(negative)
-            targets = Targets(
+            batch.targets = Targets(
                 spans,
                 torch.tensor(np.stack(labels)),
                 torch.tensor(positives),
                 torch.tensor(negatives),
             )
-        return Batch(samples, video, video_mask, text, text_mask, targets)
+        return batch
 
     return collate

@@ -24,13 +24,13 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from extractors.registry import resolve_device
-from model.config import TrainConfig, config_from_dict, load_config
+from model.checkpoints import build_model, load_checkpoint, save_checkpoint
+from model.config import TrainConfig, load_config
 from model.data import MomentDataset, make_collate, read_annotations
 from model.eval import moment_only, qvhighlights, tvsum
 from model.losses import total_loss
-from model.network.videolights import NetworkConfig, VideoLights
 from model.predict import predict_dataset, write_submission
-from pipeline.store import atomic_write, atomic_write_json
+from pipeline.store import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +112,6 @@ class TrainResult:
     epochs: int = 0
 
 
-def build_model(config: TrainConfig, video_dim: int, text_dim: int) -> VideoLights:
-    return VideoLights(
-        NetworkConfig(
-            video_dim=video_dim,
-            text_dim=text_dim,
-            clip_length=config.data.clip_length,
-            **asdict(config.model),
-        )
-    )
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -146,24 +135,6 @@ def evaluate_predictions(predictions: list[dict], rows: list[dict], evaluation: 
     if evaluation == "qvhighlights":
         brief |= qvhighlights.evaluate(predictions, rows)["brief"]
     return brief
-
-
-def save_checkpoint(path: Path, state: dict) -> Path:
-    return atomic_write(path, lambda temporary: torch.save(state, temporary))
-
-
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def load_model(path: Path, device: str = "auto") -> tuple[VideoLights, TrainConfig, torch.device]:
-    """A model from one of our checkpoints, in eval mode on the device."""
-    checkpoint = load_checkpoint(path)
-    config = config_from_dict(checkpoint["config"])
-    model = build_model(config, checkpoint["video_dim"], checkpoint["text_dim"])
-    model.load_state_dict(checkpoint["model"])
-    torch_device = resolve_device(device)
-    return model.to(torch_device).eval(), config, torch_device
 
 
 def train(settings: TrainSettings) -> TrainResult:

@@ -10,7 +10,7 @@ import argparse
 import torch
 
 from flows.cli import main
-from model.train import load_model
+from model.checkpoints import load_model
 from tests.data.reference.make_fixture import seeded_state_dict
 
 

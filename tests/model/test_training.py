@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
+from model.checkpoints import load_checkpoint, load_model
 from model.eval.qvhighlights import evaluate
 from model.predict import predict
-from model.train import TrainSettings, load_checkpoint, load_model, train
+from model.train import TrainSettings, train
 from pipeline.store import FeatureFileError
 
 

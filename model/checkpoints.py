@@ -1,0 +1,45 @@
+"""Our checkpoints: the model's weights with the config and input sizes that rebuild it.
+
+Saved atomically; loaded with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from extractors.registry import resolve_device
+from model.config import TrainConfig, config_from_dict
+from model.network.videolights import NetworkConfig, VideoLights
+from pipeline.store import atomic_write
+
+
+def build_model(config: TrainConfig, video_dim: int, text_dim: int) -> VideoLights:
+    return VideoLights(
+        NetworkConfig(
+            video_dim=video_dim,
+            text_dim=text_dim,
+            clip_length=config.data.clip_length,
+            **asdict(config.model),
+        )
+    )
+
+
+def save_checkpoint(path: Path, state: dict) -> Path:
+    return atomic_write(path, lambda temporary: torch.save(state, temporary))
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_model(path: Path, device: str = "auto") -> tuple[VideoLights, TrainConfig, torch.device]:
+    """A model from one of our checkpoints, in eval mode on the device."""
+    checkpoint = load_checkpoint(path)
+    config = config_from_dict(checkpoint["config"])
+    model = build_model(config, checkpoint["video_dim"], checkpoint["text_dim"])
+    model.load_state_dict(checkpoint["model"])
+    torch_device = resolve_device(device)
+    return model.to(torch_device).eval(), config, torch_device

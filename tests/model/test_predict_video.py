@@ -1,0 +1,101 @@
+"""`videolights predict --video`: extraction with the training features' encoders, moments and
+saliency per query, a PNG; the same answer from precomputed features."""
+
+import json
+
+import pytest
+
+from extractors.run import ExtractSettings, extract
+from flows.cli import main
+from model.train import TrainSettings, train
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, bundled_video, small_config):
+    root = tmp_path_factory.mktemp("video")
+    videos = root / "videos"
+    videos.mkdir()
+    (videos / "bunny.webm").write_bytes(bundled_video.read_bytes())
+    queries = root / "queries.jsonl"
+    rows = [
+        {
+            "qid": 0,
+            "query": "a bird on a branch",
+            "vid": "bunny",
+            "duration": 30.0,
+            "relevant_windows": [[10, 16]],
+            "relevant_clip_ids": [5, 6, 7],
+            "saliency_scores": [[2, 3, 4]] * 3,
+        },
+        {
+            "qid": 1,
+            "query": "the rabbit wakes up",
+            "vid": "bunny",
+            "duration": 30.0,
+            "relevant_windows": [[20, 26]],
+            "relevant_clip_ids": [10, 11, 12],
+            "saliency_scores": [[4, 4, 4]] * 3,
+        },
+    ]
+    queries.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    features = root / "features"
+    extract(videos, features, ExtractSettings(model_size="tiny", device="cpu"), queries)
+    result = train(
+        TrainSettings(
+            train_annotations=queries,
+            video_feature_dirs=(features / "slowfast_features", features / "clip_features"),
+            text_feature_dirs=(features / "clip_text_features",),
+            out=root / "run",
+            config=small_config,
+            epochs=1,
+            batch_size=2,
+            device="cpu",
+        )
+    )
+    return {
+        "checkpoint": result.best_checkpoint,
+        "features": features,
+        "video": videos / "bunny.webm",
+    }
+
+
+def run_predict(checkpoint, out, *extra):
+    status = main(
+        [
+            "predict",
+            "--checkpoint",
+            str(checkpoint["checkpoint"]),
+            "--video",
+            str(checkpoint["video"]),
+            "--query",
+            "the rabbit wakes up",
+            "--query",
+            "a bird",
+            "--model-size",
+            "tiny",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+    assert status == 0
+    return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_predict_from_a_video_extracts_and_answers_each_query(checkpoint, tmp_path, capsys):
+    predictions = run_predict(checkpoint, tmp_path / "out")
+    assert [p["query"] for p in predictions] == ["the rabbit wakes up", "a bird"]
+    for prediction in predictions:
+        assert len(prediction["pred_relevant_windows"]) == 10
+        assert len(prediction["pred_saliency_scores"]) == 15
+        assert all(0 <= s <= e <= 30 for s, e, _ in prediction["pred_relevant_windows"])
+    assert (tmp_path / "out" / "query0.png").read_bytes()[:4] == b"\x89PNG"
+    assert "saliency per clip" in capsys.readouterr().out
+
+
+def test_precomputed_features_give_the_same_predictions(checkpoint, tmp_path):
+    extracted = run_predict(checkpoint, tmp_path / "a")
+    precomputed = run_predict(checkpoint, tmp_path / "b", "--features", str(checkpoint["features"]))
+    assert extracted == precomputed
