@@ -1,0 +1,189 @@
+"""Seconds per training step on CPU, ours and (optionally) the reference implementation's.
+
+    python benchmarks/train.py [--reference PATH/TO/dpaul06-VideoLights] [--steps 3]
+
+QVHighlights shapes with VideoLights-B sizes: batch 32, 75 clips of 3586 dims, 32 tokens of
+1280 dims, graded saliency, 1-3 windows per sample. A step is forward, loss, backward, gradient
+clipping and AdamW. With --reference, the reference model gets our initial weights (converted
+with model.compat), both compute the step-0 loss on the same batch and targets (they must agree),
+and the ratio ours / reference is printed (goal <= 0.8). The reference calls .cuda() in its
+decoder; on a CPU machine that call is made a no-op inside this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.checkpoints import build_model
+from model.config import load_config
+from model.losses import Targets, total_loss
+from model.spans import xx_to_cxw
+
+BATCH, CLIPS, TOKENS, VIDEO_DIM, TEXT_DIM = 32, 75, 32, 3586, 1280
+
+
+def make_batch(seed: int = 0):
+    """Inputs and targets in our format, and the same targets in the reference's."""
+    rng = np.random.default_rng(seed)
+    inputs = {
+        "src_txt": torch.randn(
+            BATCH, TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(seed)
+        ),
+        "src_txt_mask": torch.ones(BATCH, TOKENS),
+        "src_vid": torch.randn(
+            BATCH, CLIPS, VIDEO_DIM, generator=torch.Generator().manual_seed(seed + 1)
+        ),
+        "src_vid_mask": torch.ones(BATCH, CLIPS),
+    }
+    spans, labels, positives, negatives = [], np.zeros((BATCH, CLIPS), np.float32), [], []
+    for b in range(BATCH):
+        inputs["src_txt_mask"][b, rng.integers(8, TOKENS) :] = 0
+        start = int(rng.integers(0, CLIPS - 10))
+        length = int(rng.integers(2, 10))
+        spans.append(
+            xx_to_cxw(torch.tensor([[start, start + length]], dtype=torch.float32) / CLIPS)
+        )
+        labels[b, start : start + length] = rng.integers(1, 13, length)
+        positives.append([start, start + length - 1])
+        negatives.append([start + length, max(start - 1, 0)])
+    ours = Targets(spans, torch.tensor(labels), torch.tensor(positives), torch.tensor(negatives))
+    reference = {
+        "span_labels": [{"spans": s} for s in spans],
+        "saliency_pos_labels": ours.saliency_pos,
+        "saliency_neg_labels": ours.saliency_neg,
+        "saliency_all_labels": ours.saliency_all,
+        "saliency_pos_index": (ours.saliency_all > 0).long(),
+    }
+    return inputs, ours, reference
+
+
+def time_steps(step, steps: int) -> float:
+    step()  # warm-up
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - started) / steps
+
+
+def train_step(model, compute_loss, inputs):
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-4, weight_decay=1e-4)
+
+    def step():
+        loss = compute_loss(model(**inputs))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def reference_model(path: Path, config):
+    """The reference model and criterion with our preset's settings."""
+    sys.path.insert(0, str(path))
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU-only machine
+    from video_lights.model import build_model as build_reference
+
+    m, loss = config.model, config.loss
+    opt = argparse.Namespace(
+        device="cpu",
+        hidden_dim=m.hidden_dim,
+        nheads=m.heads,
+        bicmf_layers=m.bicmf_layers,
+        enc_layers=m.encoder_layers,
+        dec_layers=m.decoder_layers,
+        dim_feedforward=m.ffn_dim,
+        dropout=m.dropout,
+        pre_norm=False,
+        num_queries=m.num_queries,
+        t_feat_dim=TEXT_DIM,
+        v_feat_dim=VIDEO_DIM,
+        a_feat_dim=0,
+        input_dropout=m.input_dropout,
+        aux_loss=True,
+        mr_to_hd_loss=True,
+        contrastive_align_loss=True,
+        contrastive_hdim=m.contrastive_dim,
+        span_loss_type="l1",
+        use_txt_pos=False,
+        n_input_proj=2,
+        clip_length=2,
+        position_embedding="sine",
+        max_q_l=32,
+        set_cost_span=loss.costs.span,
+        set_cost_giou=loss.costs.giou,
+        set_cost_class=loss.costs.label,
+        max_v_l=75,
+        span_loss_coef=loss.span,
+        giou_loss_coef=loss.giou,
+        label_loss_coef=loss.label,
+        lw_saliency=loss.saliency,
+        contrastive_align_loss_coef=loss.contrastive,
+        eos_coef=loss.eos_coef,
+        temperature=loss.temperature,
+        saliency_margin=loss.saliency_margin,
+        n_epoch=200,
+        hard_pos_neg_loss=True,
+        hard_pos_neg_loss_coef=loss.hard_pos_neg,
+        mr_to_hd_loss_coef=loss.mr_to_hd,
+        cos_sim_loss_coef=loss.cos_sim,
+        dset_name="hl",
+    )
+    return build_reference(opt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, help="a dpaul06/VideoLights checkout")
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    config = load_config("qvhighlights-b")
+    inputs, targets, reference_targets = make_batch()
+    ours = build_model(config, VIDEO_DIM, TEXT_DIM)
+
+    def our_loss(outputs):
+        return total_loss(outputs, targets, config.loss, epoch=0)[0]
+
+    if args.reference is not None:
+        from model.compat import convert_state_dict
+
+        theirs, criterion = reference_model(args.reference, config)
+        ours.load_state_dict(convert_state_dict(theirs.state_dict()))
+        ours.eval(), theirs.eval()  # dropout off: the step-0 losses must agree
+        with torch.no_grad():
+            our_value = float(our_loss(ours(**inputs)))
+            losses = criterion(theirs(**inputs), reference_targets, epoch_i=0)
+            their_value = float(
+                sum(
+                    losses[k] * criterion.weight_dict[k]
+                    for k in losses
+                    if k in criterion.weight_dict
+                )
+            )
+        print(f"step-0 loss: ours {our_value:.6f}, reference {their_value:.6f}")
+        ours.train(), theirs.train()
+
+        def their_loss(outputs):
+            losses = criterion(outputs, reference_targets, epoch_i=0)
+            return sum(
+                losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict
+            )
+
+    ours_s = time_steps(train_step(ours, our_loss, inputs), args.steps)
+    print(f"ours:      {ours_s:6.2f} s/step (batch {BATCH}, {CLIPS} clips, VideoLights-B sizes)")
+    if args.reference is not None:
+        theirs_s = time_steps(train_step(theirs, their_loss, inputs), args.steps)
+        print(f"reference: {theirs_s:6.2f} s/step")
+        print(f"ratio ours / reference: {ours_s / theirs_s:.2f}  (goal <= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
