@@ -44,11 +44,11 @@ def write_jsonl(path, rows):
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     root = tmp_path_factory.mktemp("planted")
-    rows = planted_rows(root, 72)
+    rows = planted_rows(root, 120)
     return {
         "root": root,
-        "train": write_jsonl(root / "train.jsonl", rows[:56]),
-        "val": write_jsonl(root / "val.jsonl", rows[56:]),
+        "train": write_jsonl(root / "train.jsonl", rows[:96]),
+        "val": write_jsonl(root / "val.jsonl", rows[96:]),
         "video_dirs": (root / "clip_features",),
         "text_dirs": (root / "clip_text_features",),
     }
@@ -61,6 +61,6 @@ def small_config(tmp_path_factory):
     path.write_text(
         "base: qvhighlights\n"
         "model: {encoder_layers: 1, decoder_layers: 2, ffn_dim: 256, input_dropout: 0.1}\n"
-        "optim: {lr: 0.001, batch_size: 8, eval_every: 4, eval_batch_size: 16}\n"
+        "optim: {lr: 0.0005, batch_size: 8, eval_every: 10, eval_batch_size: 16}\n"
     )
     return path

@@ -28,17 +28,18 @@ def settings(planted, out, config, **overrides):
 @pytest.fixture(scope="module")
 def trained(planted, small_config, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return train(settings(planted, out, small_config, epochs=16))
+    return train(settings(planted, out, small_config, epochs=20))
 
 
 def test_training_learns_the_planted_moments_and_highlights(trained):
     history = json.loads((trained.out / "history.json").read_text())
     best = trained.metrics
     # 3 to 5 of 20 clips are positive: a random ranking has an AP near 0.2 and a HIT@1 near
-    # 0.2; a random 6-10 s window rarely reaches IoU 0.5 with the planted one.
+    # 0.2; a random 6-10 s window rarely reaches IoU 0.5 with the planted one. (80 epochs reach
+    # R1@0.5 and VeryGood HIT@1 >= 90: benchmarks/planted_signal.py.)
     assert best["HL-min-Fair-mAP"] > 90
-    assert best["HL-min-Fair-Hit1"] > 80
-    assert best["MR-full-R1@0.5"] > 25
+    assert best["HL-min-VeryGood-Hit1"] > 80
+    assert best["MR-full-R1@0.5"] > 60
     assert history[-1]["loss"] < history[0]["loss"]
 
 
