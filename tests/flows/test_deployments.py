@@ -1,0 +1,105 @@
+"""prefect.yaml, and the two ways its deployments run: served, and through a work pool."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from flows.evaluate import EvaluateRun
+from flows.extract import ExtractRun
+from flows.serve import PREFECT_FILE, ROOT, declared_deployments, flow_of, served
+from flows.server import start_process, stop_process
+
+FLOWS = {"extract", "synth", "pretrain", "finetune", "evaluate", "pretrain-then-finetune"}
+QVH = ROOT / "tests" / "data" / "qvhighlights"
+
+
+def prefect_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "prefect", "--no-prompt", *args]
+    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
+
+
+def last_result(deployment: str):
+    """The result of the newest flow run of `deployment`, read back through the API (JSON:
+    another process gets the fields, not the flow's pydantic model)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_deployment_by_name(deployment)
+        (run,) = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id={"any_": [found.id]}),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=1,
+        )
+    assert run.state.is_completed(), run.state
+    return run.state.result()
+
+
+def test_one_deployment_per_flow_named_like_it_and_an_inactive_schedule():
+    declared = declared_deployments()
+    assert {d["name"] for d in declared} == FLOWS
+    for deployment in declared:
+        assert flow_of(deployment["entrypoint"]).name == deployment["name"]
+        schedules = deployment.get("schedules") or []
+        assert bool(schedules) == (deployment["name"] == "pretrain-then-finetune")
+        for schedule in schedules:
+            assert schedule["cron"] and schedule["active"] is False
+    assert yaml.safe_load(PREFECT_FILE.read_text())["definitions"]["work_pool"]["name"]
+
+
+@pytest.mark.timeout(240)
+def test_served_deployment_round_trip(prefect_api, client_env, videos, tmp_path):
+    out = tmp_path / "features"
+    with served(client_env, tmp_path / "serve.log"):
+        rejected = prefect_cli(
+            "deployment", "run", "extract/extract", "--param", f"videos={videos}",
+            "--param", "shard_size=0", env=client_env,
+        )  # fmt: skip
+        assert rejected.returncode != 0 and "shard_size" in rejected.stdout + rejected.stderr
+
+        run = prefect_cli(
+            "deployment", "run", "extract/extract", "--param", f"videos={videos}",
+            "--param", f"out={out}", "--param", "model_size=tiny", "--param", "device=cpu",
+            "--watch", env=client_env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+
+    result = ExtractRun.model_validate(last_result("extract/extract"))
+    assert (result.videos, result.extracted, result.clips, result.failures) == (
+        3,
+        3,
+        15 + 2 + 2,
+        {},
+    )
+    assert result.manifest == out / "manifest.parquet" and result.manifest.is_file()
+    assert [d.name for d in result.video_feature_dirs] == ["clip_features", "slowfast_features"]
+    assert len(list(out.glob("*_features/*.npz"))) == 6
+
+
+@pytest.mark.timeout(240)
+def test_work_pool_and_worker_round_trip(prefect_api, client_env, tmp_path):
+    pool = yaml.safe_load(PREFECT_FILE.read_text())["definitions"]["work_pool"]["name"]
+    created = prefect_cli("work-pool", "create", pool, "--type", "process", env=client_env)
+    assert created.returncode == 0, created.stdout + created.stderr
+    deployed = prefect_cli("deploy", "--all", env=client_env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
+    worker = start_process(command, client_env, tmp_path / "worker.log", cwd=tmp_path)
+    try:
+        run = prefect_cli(
+            "deployment", "run", "evaluate/evaluate",
+            "--param", f"gt={QVH / 'highlight_val_release.jsonl'}",
+            "--param", f"submission={QVH / 'moment_detr_sample_val_preds.jsonl'}",
+            "--param", f"out={tmp_path / 'evaluation'}", "--watch", env=client_env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+    finally:
+        stop_process(worker)
+
+    result = EvaluateRun.model_validate(last_result("evaluate/evaluate"))
+    assert result.brief["MR-full-R1@0.5"] == 53.94  # the official evaluator's figure
+    assert result.metrics_file.is_file()
