@@ -35,60 +35,60 @@ from extractors.base import (
 MAX_TEXT_TOKENS = 35  # LAVIS's max_txt_len for the feature extractor
 
 
-def full_config() -> Blip2Config:
-    """The architecture of Salesforce/blip2-itm-vit-g (EVA ViT-g/14 + BERT-base Q-Former)."""
-    vision = Blip2VisionConfig(
-        hidden_size=1408,
-        intermediate_size=6144,
-        num_hidden_layers=39,
-        num_attention_heads=16,
-        image_size=224,
-        patch_size=14,
-        qkv_bias=True,
-    )
-    qformer = Blip2QFormerConfig(
-        vocab_size=30523,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        cross_attention_frequency=2,
-        encoder_hidden_size=1408,
-        use_qformer_text_input=True,
-    )
-    return Blip2Config(
-        vision_config=vision.to_dict(),
-        qformer_config=qformer.to_dict(),
-        num_query_tokens=32,
-        image_text_hidden_size=256,
+# The vision tower and Q-Former of BLIP-2 (EVA ViT-g/14 and BERT-base), shared by the feature
+# extractor here and the captioner in synth; `tiny` keeps the classes with small dimensions.
+VISION = {
+    "full": {
+        "hidden_size": 1408,
+        "intermediate_size": 6144,
+        "num_hidden_layers": 39,
+        "num_attention_heads": 16,
+    },
+    "tiny": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+    },
+}
+QFORMER = {
+    "full": {
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "cross_attention_frequency": 2,
+        "encoder_hidden_size": 1408,
+    },
+    "tiny": {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "cross_attention_frequency": 1,
+        "encoder_hidden_size": 32,
+    },
+}
+
+
+def vision_config(size: str, **overrides) -> Blip2VisionConfig:
+    return Blip2VisionConfig(
+        image_size=224, patch_size=14, qkv_bias=True, **(VISION[size] | overrides)
     )
 
 
-def tiny_config(vocab_size: int) -> Blip2Config:
-    vision = Blip2VisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=224,
-        patch_size=14,
-        qkv_bias=True,
-    )
-    qformer = Blip2QFormerConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        cross_attention_frequency=1,
-        encoder_hidden_size=32,
-        use_qformer_text_input=True,
-    )
+def qformer_config(size: str, **overrides) -> Blip2QFormerConfig:
+    return Blip2QFormerConfig(**(QFORMER[size] | overrides))
+
+
+def feature_config(size: str, vocab_size: int = 30523) -> Blip2Config:
+    """Salesforce/blip2-itm-vit-g's architecture (`full`), or its tiny variant."""
+    qformer = qformer_config(size, vocab_size=vocab_size, use_qformer_text_input=True)
     return Blip2Config(
-        vision_config=vision.to_dict(),
+        vision_config=vision_config(size).to_dict(),
         qformer_config=qformer.to_dict(),
         num_query_tokens=32,
-        image_text_hidden_size=16,
+        image_text_hidden_size=256 if size == "full" else 16,
     )
 
 

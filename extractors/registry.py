@@ -47,13 +47,13 @@ def _load_module(name: str, module: torch.nn.Module, path: Path) -> None:
 def _build_blip2(size: str, path: Path | None):
     from transformers import AutoTokenizer, Blip2ForImageTextRetrieval
 
-    from extractors.blip2 import character_tokenizer, full_config, tiny_config
+    from extractors.blip2 import character_tokenizer, feature_config
 
     if path is not None:
         model = Blip2ForImageTextRetrieval.from_pretrained(path, local_files_only=True)
         return model, AutoTokenizer.from_pretrained(path, local_files_only=True)
     tokenizer = character_tokenizer()
-    config = full_config() if size == "full" else tiny_config(len(tokenizer))
+    config = feature_config(size) if size == "full" else feature_config(size, len(tokenizer))
     return Blip2ForImageTextRetrieval(config), tokenizer
 
 

@@ -75,6 +75,7 @@ def model_config_from_opt(opt: argparse.Namespace) -> ModelConfig:
         input_dropout=opt.input_dropout,
         dropout=opt.dropout,
         contrastive_dim=opt.contrastive_hdim,
+        projection_layers=opt.n_input_proj,
     )
 
 

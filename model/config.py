@@ -68,6 +68,7 @@ class ModelConfig:
     num_queries: int = 10
     input_dropout: float = 0.5
     dropout: float = 0.1
+    projection_layers: int = 2
     contrastive_dim: int = 64
     informative_correlation: bool = False
     bicmf_ffn_residual: bool = False

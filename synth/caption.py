@@ -27,8 +27,6 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import (
     Blip2Config,
     Blip2ForConditionalGeneration,
-    Blip2QFormerConfig,
-    Blip2VisionConfig,
     OPTConfig,
     PreTrainedTokenizerFast,
 )
@@ -97,25 +95,8 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
 
 def tiny_config(tokenizer: PreTrainedTokenizerFast) -> Blip2Config:
     """Tiny vision tower, Q-Former and OPT decoder; special ids taken from `tokenizer`."""
-    vision = Blip2VisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=224,
-        patch_size=14,
-        qkv_bias=True,
-        initializer_range=TINY_INIT_STD,
-    )
-    qformer = Blip2QFormerConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        cross_attention_frequency=1,
-        encoder_hidden_size=32,
-        initializer_range=TINY_INIT_STD,
-    )
+    vision = blip2_features.vision_config("tiny", initializer_range=TINY_INIT_STD)
+    qformer = blip2_features.qformer_config("tiny", initializer_range=TINY_INIT_STD)
     text = OPTConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -143,14 +124,7 @@ def full_config(tiny_language: bool = False) -> Blip2Config:
     """The architecture of Salesforce/blip2-opt-2.7b (its config.json: image token 50265,
     vocabulary 50304, EOS 50118 = "\\n"). `tiny_language` keeps the full vision tower and
     Q-Former with the tiny OPT decoder: what the benchmark measures on a CPU."""
-    qformer = Blip2QFormerConfig(
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        cross_attention_frequency=2,
-        encoder_hidden_size=1408,
-    )
+    qformer = blip2_features.qformer_config("full")
     if tiny_language:
         tiny = tiny_config(tiny_tokenizer())
         text, image_token = tiny.text_config, tiny.image_token_index
@@ -169,7 +143,7 @@ def full_config(tiny_language: bool = False) -> Blip2Config:
         )
         image_token = 50265
     return Blip2Config(
-        vision_config=blip2_features.full_config().vision_config.to_dict(),
+        vision_config=blip2_features.vision_config("full").to_dict(),
         qformer_config=qformer.to_dict(),
         text_config=text.to_dict(),
         num_query_tokens=32,

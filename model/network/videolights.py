@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.config import ModelConfig
 from model.network.bicmf import BiCMFLayer
 from model.network.decoder import AnchorDecoder
 from model.network.encoder import EncoderLayer
@@ -27,26 +28,13 @@ from model.network.refinement import FeatureRefinement
 from model.spans import cxw_to_xx
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig(ModelConfig):
+    """The architecture (ModelConfig) plus the input sizes it is built for."""
+
     video_dim: int
     text_dim: int
-    hidden_dim: int = 256
-    heads: int = 8
-    ffn_dim: int = 1024
-    bicmf_layers: int = 1
-    encoder_layers: int = 3
-    decoder_layers: int = 3
-    num_queries: int = 10
-    input_dropout: float = 0.5
-    dropout: float = 0.1
-    projection_layers: int = 2
-    contrastive_dim: int = 64
     clip_length: float = 2.0
-    # Fixes of reference behaviours; False reproduces the reference (see the README's table).
-    informative_correlation: bool = False
-    bicmf_ffn_residual: bool = False
-    bicmf_sample_masks: bool = False
 
 
 class VideoLights(nn.Module):
