@@ -21,6 +21,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint docker/worker.Dockerfile docker/server.Dockerfile
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from flows.cli import main
 from pipeline.decode import decode_clips
@@ -298,3 +299,30 @@ def test_a_killed_run_keeps_whole_shards_and_resumes_to_the_same_rows(tmp_path, 
     resumed = generate(videos, out, TINY, models=tiny_models)
     assert resumed.skipped == len(done) and resumed.processed == 8 - len(done)
     assert read_rows(out).equals(read_rows(reference))
+
+
+def test_the_synthetic_set_feeds_the_trainers_dataset(bunny_run):
+    """The Parquet rows with their caption text features become training batches: span targets
+    and window labels on the interval's clips (the `pretrain` preset's labelling)."""
+    from model.config import load_config
+    from model.data import MomentDataset, make_collate, read_annotations
+    from pipeline.store import write_video_features
+
+    out, _, _, features = bunny_run
+    write_video_features(features, "clip", "bunny", np.ones((15, 16), dtype=np.float32))
+    rows = sorted(read_annotations(out), key=lambda row: row["interval_start"])
+    dataset = MomentDataset(
+        rows,
+        [features / "clip_features"],
+        [features / "clip_text_features"],
+        load_config("pretrain").data,
+        training=True,
+    )
+    batch = make_collate(dataset)([dataset[0]])
+    start, end = rows[0]["relevant_windows"][0]
+    # 15 clips of 2 s: the window in [0, 1] of the 30 s video, as (centre, width).
+    expected = torch.tensor([[(start + end) / 2 / 30, (end - start) / 30]])
+    torch.testing.assert_close(batch.targets.span_targets[0], expected)
+    labels = batch.targets.saliency_all[0]
+    assert labels[int(start) // 2 : int(end) // 2].tolist() == [1.0] * 5
+    assert labels.sum() == 5
