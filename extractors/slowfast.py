@@ -42,7 +42,7 @@ def feature_dim(model: torch.nn.Module) -> int:
 class SlowFastEncoder(VideoEncoder):
     name = "slowfast"
     plan_kind = "slowfast"
-    batch_size = 8
+    batch_size = 4  # per-clip time grows past 4 on a CPU (cache); 4 also keeps GPU memory low
 
     def __init__(self, model: torch.nn.Module, device, provenance):
         super().__init__(model, device, provenance)
