@@ -25,9 +25,9 @@ from extractors.base import TextEncoder, VideoEncoder
 from extractors.registry import ENCODERS, build_encoder
 from pipeline.decode import decode_clips
 from pipeline.errors import VideoError
-from pipeline.index import MANIFEST_SCHEMA, find_videos, manifest_row, write_manifest
+from pipeline.index import MANIFEST_SCHEMA, find_videos, probe_row, write_manifest
 from pipeline.plans import PRESETS, make_plan
-from pipeline.probe import VideoInfo, probe
+from pipeline.probe import VideoInfo
 from pipeline.store import (
     FeatureFileError,
     atomic_write_json,
@@ -160,15 +160,15 @@ def encode_video(info: VideoInfo, encoders: dict[str, VideoEncoder], settings, r
 
 def extract_video(path: Path, out: Path, encoders, settings, report) -> dict:
     """Extract one video unless done; returns its manifest row (never raises VideoError)."""
-    row = manifest_row(path, settings.clip_length)
-    if row["status"] == "failed":
+    row, info = probe_row(path, settings.clip_length)
+    if info is None:
         report.failures[str(path)] = row["error"]
         return row
     if features_done(out, row["video_id"], encoders):
         report.skipped += 1
         return row
     try:
-        features = encode_video(probe(path), encoders, settings, report)
+        features = encode_video(info, encoders, settings, report)
     except VideoError as error:
         report.failures[str(path)] = error.reason
         return row | {"status": "failed", "error": error.reason}

@@ -128,8 +128,11 @@ def content_hash(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def manifest_row(path: Path, clip_length: float = DEFAULT_CLIP_LENGTH) -> dict:
-    """Probe one file into a manifest row; a bad file gives a `failed` row, never an exception."""
+def probe_row(
+    path: Path, clip_length: float = DEFAULT_CLIP_LENGTH
+) -> tuple[dict, VideoInfo | None]:
+    """Probe one file into a manifest row, and its VideoInfo (None when it failed); a bad file
+    gives a `failed` row, never an exception."""
     row = dict.fromkeys(MANIFEST_SCHEMA.names)
     stat = path.stat()
     row.update(
@@ -143,9 +146,9 @@ def manifest_row(path: Path, clip_length: float = DEFAULT_CLIP_LENGTH) -> dict:
         info = probe(path)
     except VideoError as error:
         log.warning("%s", error)
-        return row | {"status": "failed", "error": error.reason}
+        return row | {"status": "failed", "error": error.reason}, None
     probed = {f.name: getattr(info, f.name) for f in fields(VideoInfo) if f.name != "path"}
-    return row | probed | {"num_clips": info.num_clips(clip_length), "status": "ok"}
+    return row | probed | {"num_clips": info.num_clips(clip_length), "status": "ok"}, info
 
 
 def build_manifest(
@@ -153,7 +156,7 @@ def build_manifest(
 ) -> pa.Table:
     """One manifest row per path, in order. `progress`, if given, wraps the iterable (tqdm)."""
     paths = list(paths)
-    rows = [manifest_row(path, clip_length) for path in (progress or iter)(paths)]
+    rows = [probe_row(path, clip_length)[0] for path in (progress or iter)(paths)]
     return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
 
 
