@@ -36,10 +36,22 @@ def register(subparsers) -> None:
     fetch.set_defaults(handler=run_fetch)
 
 
-def run_extract(args: argparse.Namespace) -> int:
-    from extractors.run import ExtractSettings, extract
+def usage_errors() -> tuple[type[Exception], ...]:
+    """What a batch command reports as a usage error (exit 2) rather than a failed input."""
     from extractors.weights import WeightsChecksumError, WeightsNotFoundError
     from pipeline.index import DuplicateVideoIdError
+
+    return (
+        ValueError,
+        FileNotFoundError,
+        WeightsNotFoundError,
+        WeightsChecksumError,
+        DuplicateVideoIdError,
+    )
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from extractors.run import ExtractSettings, extract
 
     try:
         settings = ExtractSettings(
@@ -53,13 +65,7 @@ def run_extract(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
         report = extract(args.videos, args.out, settings, args.queries)
-    except (
-        ValueError,
-        FileNotFoundError,
-        WeightsNotFoundError,
-        WeightsChecksumError,
-        DuplicateVideoIdError,
-    ) as error:
+    except usage_errors() as error:
         print(f"videolights extract: {error}", file=sys.stderr)
         return 2
     print(

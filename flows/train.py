@@ -83,22 +83,7 @@ def pretrain(
 ) -> TrainRun:
     """Pretrain VideoLights on the synthetic set (Parquet or its JSONL); None keeps the
     config's value."""
-    return run_training(
-        "pretrain",
-        train_annotations=train_annotations,
-        video_feature_dirs=video_feature_dirs,
-        text_feature_dirs=text_feature_dirs,
-        out=out,
-        config=config,
-        val_annotations=val_annotations,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        eval_every=eval_every,
-        seed=seed,
-        resume=resume,
-        device=device,
-    )
+    return run_training("pretrain", **locals())  # the parameters, as validated by Prefect
 
 
 @flow(name="finetune", persist_result=True, result_serializer="json")
@@ -120,20 +105,4 @@ def finetune(
 ) -> TrainRun:
     """Finetune VideoLights on annotated queries, starting from `init_from` (a checkpoint of
     `pretrain`) when given; None keeps the config's value."""
-    return run_training(
-        "finetune",
-        train_annotations=train_annotations,
-        video_feature_dirs=video_feature_dirs,
-        text_feature_dirs=text_feature_dirs,
-        init_from=init_from,
-        out=out,
-        config=config,
-        val_annotations=val_annotations,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        eval_every=eval_every,
-        seed=seed,
-        resume=resume,
-        device=device,
-    )
+    return run_training("finetune", **locals())  # the parameters, as validated by Prefect

@@ -52,8 +52,7 @@ def register(subparsers) -> None:
 
 
 def run_synth(args: argparse.Namespace, prog: str = "videolights synth") -> int:
-    from extractors.weights import WeightsChecksumError, WeightsNotFoundError
-    from pipeline.index import DuplicateVideoIdError
+    from extractors.cli import usage_errors
     from synth.caption import DecodingSettings
     from synth.generate import SynthSettings, generate, summary_path
 
@@ -75,13 +74,7 @@ def run_synth(args: argparse.Namespace, prog: str = "videolights synth") -> int:
             seed=args.seed,
         )
         report = generate(args.videos, args.out, settings, args.jsonl, args.text_features)
-    except (
-        ValueError,
-        FileNotFoundError,
-        WeightsNotFoundError,
-        WeightsChecksumError,
-        DuplicateVideoIdError,
-    ) as error:
+    except usage_errors() as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     filtered = ", ".join(f"{count} {reason}" for reason, count in report.filtered.items())
