@@ -36,13 +36,13 @@ class Encoder(ABC):
     dim: int
     batch_size: int
 
-    def __init__(self, module: torch.nn.Module, device: torch.device, provenance: dict):
-        self.module = module.eval().requires_grad_(False).to(device)
+    def __init__(
+        self, module: torch.nn.Module, device: torch.device, dtype: torch.dtype, provenance: dict
+    ):
+        self.module = module.eval().requires_grad_(False).to(device, dtype)
         self.device = device
+        self.dtype = dtype
         self.provenance = provenance  # where the weights came from, or "random" and the seed
-        self.dtype = torch.float16 if device.type == "cuda" else torch.float32
-        if device.type == "cuda":
-            self.module.half()
 
 
 class VideoEncoder(Encoder):

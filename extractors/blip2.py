@@ -119,8 +119,8 @@ class Blip2Encoder(VideoEncoder, TextEncoder):
     plan_kind = "image"
     batch_size = 16
 
-    def __init__(self, model: Blip2ForImageTextRetrieval, tokenizer, device, provenance):
-        super().__init__(model, device, provenance)
+    def __init__(self, model: Blip2ForImageTextRetrieval, tokenizer, device, dtype, provenance):
+        super().__init__(model, device, dtype, provenance)
         self.tokenizer = tokenizer
         self.dim = self.text_dim = model.config.qformer_config.hidden_size
 

@@ -21,6 +21,7 @@ def register(subparsers) -> None:
     extract.add_argument("--preset", default="default", choices=("default", "qvhighlights"))
     extract.add_argument("--clip-length", type=float, default=2.0)
     extract.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    add_precision_argument(extract)
     extract.add_argument("--weights", type=Path, help="a folder (or file) holding the weights")
     extract.add_argument(
         "--random-weights", action="store_true", help="full-size random weights (benchmarks)"
@@ -34,6 +35,15 @@ def register(subparsers) -> None:
     fetch.add_argument("name", choices=("clip", "slowfast", "blip2", "blip2-captioner"))
     fetch.add_argument("--to", type=Path, default=Path.home() / ".cache/videolights/weights")
     fetch.set_defaults(handler=run_fetch)
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="auto: fp16 on a GPU, bf16 on a CPU with native bf16 (AVX512-BF16, AMX), else fp32",
+    )
 
 
 def usage_errors() -> tuple[type[Exception], ...]:
@@ -60,6 +70,7 @@ def run_extract(args: argparse.Namespace) -> int:
             preset=args.preset,
             clip_length=args.clip_length,
             device=args.device,
+            precision=args.precision,
             weights=args.weights,
             random_weights=args.random_weights,
             seed=args.seed,

@@ -48,8 +48,8 @@ class ClipEncoder(VideoEncoder, TextEncoder):
     plan_kind = "image"
     batch_size = 64
 
-    def __init__(self, model: open_clip.model.CLIP, device, provenance):
-        super().__init__(model, device, provenance)
+    def __init__(self, model: open_clip.model.CLIP, device, dtype, provenance):
+        super().__init__(model, device, dtype, provenance)
         self.dim = model.visual.output_dim
         self.text_dim = model.transformer.width
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")

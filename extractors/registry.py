@@ -10,6 +10,7 @@ Random weights are used only when asked for: `size="tiny"` without weights, or
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -19,12 +20,41 @@ from extractors.base import Encoder
 
 ENCODERS = ("clip", "slowfast", "blip2")
 SIZES = ("full", "tiny")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX), where bf16
+    runs 2.4x faster than fp32 (an 800x768x3072 product on 2 EPYC cores). Without them bf16
+    is emulated and slower, so `auto` keeps fp32."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # not Linux: no cheap way to know, stay exact
+            return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """`auto`: fp16 on a GPU, bf16 on a CPU with native bf16, fp32 otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return DTYPES[precision]
+    if device.type == "cuda":
+        return torch.float16
+    return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
 
 
 def _load_module(name: str, module: torch.nn.Module, path: Path) -> None:
@@ -64,6 +94,7 @@ def build_encoder(
     device: str = "auto",
     random_weights: bool = False,
     seed: int = 0,
+    precision: str = "auto",
 ) -> Encoder:
     """An encoder ready for inference. Raises WeightsNotFoundError when real weights are
     needed and missing."""
@@ -72,9 +103,10 @@ def build_encoder(
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
     torch_device = resolve_device(device)
+    dtype = resolve_dtype(precision, torch_device)
     use_random = random_weights or (size == "tiny" and weights is None)
     path = None if use_random else weight_files.resolve(name, weights)
-    provenance = {"encoder": name, "size": size}
+    provenance = {"encoder": name, "size": size, "dtype": dtype_name(dtype)}
     if use_random:
         provenance.update(weights="random", seed=seed)
     else:
@@ -85,7 +117,7 @@ def build_encoder(
         from extractors.blip2 import Blip2Encoder
 
         model, tokenizer = _build_blip2(size, path)
-        return Blip2Encoder(model, tokenizer, torch_device, provenance)
+        return Blip2Encoder(model, tokenizer, torch_device, dtype, provenance)
     if name == "clip":
         from extractors.clip import ClipEncoder, build_clip_model
 
@@ -96,4 +128,4 @@ def build_encoder(
         model, encoder_class = build_slowfast_model(size), SlowFastEncoder
     if path is not None:
         _load_module(name, model, path)
-    return encoder_class(model, torch_device, provenance)
+    return encoder_class(model, torch_device, dtype, provenance)

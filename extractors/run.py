@@ -22,7 +22,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from extractors.base import TextEncoder, VideoEncoder
-from extractors.registry import ENCODERS, build_encoder
+from extractors.registry import ENCODERS, PRECISIONS, build_encoder
 from pipeline.decode import decode_clips
 from pipeline.errors import VideoError
 from pipeline.index import MANIFEST_SCHEMA, find_videos, probe_row, write_manifest
@@ -60,11 +60,14 @@ class ExtractSettings:
     preset: str = "default"
     clip_length: float = 2.0
     device: str = "auto"
+    precision: str = "auto"
     weights: Path | None = None
     random_weights: bool = False
     seed: int = 0
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         unknown = set(self.encoders) - set(ENCODERS)
         if unknown or not self.encoders:
             raise ValueError(f"encoders must be among {', '.join(ENCODERS)}, got {self.encoders}")
@@ -100,6 +103,7 @@ def load_encoders(settings: ExtractSettings) -> dict[str, VideoEncoder]:
             settings.device,
             settings.random_weights,
             settings.seed,
+            settings.precision,
         )
         for name in settings.encoders
     }

@@ -34,7 +34,7 @@ from transformers import (
 from extractors import blip2 as blip2_features
 from extractors import weights as weight_files
 from extractors.base import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, Encoder
-from extractors.registry import SIZES, resolve_device
+from extractors.registry import SIZES, dtype_name, resolve_device, resolve_dtype
 
 TINY_INIT_STD = 0.5
 # OPT's special ids: `<s>` 0, `<pad>` 1, `</s>` 2 (its BOS and EOS), `<unk>` 3.
@@ -186,10 +186,11 @@ class Captioner(Encoder):
         model: Blip2ForConditionalGeneration,
         tokenizer,
         device: torch.device,
+        dtype: torch.dtype,
         provenance: dict,
         decoding: DecodingSettings | None = None,
     ):
-        super().__init__(model, device, provenance)
+        super().__init__(model, device, dtype, provenance)
         self.tokenizer = tokenizer
         self.decoding = decoding or DecodingSettings()
         config = model.config
@@ -252,6 +253,7 @@ def build_captioner(
     seed: int = 0,
     decoding: DecodingSettings | None = None,
     tiny_language: bool = False,
+    precision: str = "auto",
 ) -> Captioner:
     """A captioner ready for inference. `full` loads the blip2-opt-2.7b folder (raises
     WeightsNotFoundError naming the fetch command) unless `random_weights`; `tiny` is always
@@ -261,7 +263,9 @@ def build_captioner(
         raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
     if tiny_language and (size != "full" or not random_weights):
         raise ValueError("tiny_language applies to the full size with random weights")
-    provenance = {"encoder": "blip2-captioner", "size": size}
+    torch_device = resolve_device(device)
+    dtype = resolve_dtype(precision, torch_device)
+    provenance = {"encoder": "blip2-captioner", "size": size, "dtype": dtype_name(dtype)}
     torch.manual_seed(seed)
     if size == "tiny" or random_weights:
         if size == "tiny":
@@ -281,4 +285,4 @@ def build_captioner(
         provenance.update(weights=str(path), sha256=weight_files.verify(path))
         model = Blip2ForConditionalGeneration.from_pretrained(path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return Captioner(model, tokenizer, resolve_device(device), provenance, decoding)
+    return Captioner(model, tokenizer, torch_device, dtype, provenance, decoding)

@@ -15,10 +15,13 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from extractors.cli import add_precision_argument
+
     parser.add_argument("--videos", type=Path, required=True, help="a folder of videos, or one")
     parser.add_argument("--out", type=Path, required=True, help="output folder of Parquet shards")
     parser.add_argument("--model-size", default="full", choices=("full", "tiny"))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    add_precision_argument(parser)
     parser.add_argument("--weights", type=Path, help="a folder holding the model folders")
     parser.add_argument(
         "--random-weights", action="store_true", help="full-size random weights (benchmarks)"
@@ -60,6 +63,7 @@ def run_synth(args: argparse.Namespace, prog: str = "videolights synth") -> int:
         settings = SynthSettings(
             model_size=args.model_size,
             device=args.device,
+            precision=args.precision,
             weights=args.weights,
             random_weights=args.random_weights,
             labels=args.labels,

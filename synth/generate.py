@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from extractors.base import TextEncoder
-from extractors.registry import SIZES, build_encoder
+from extractors.registry import PRECISIONS, SIZES, build_encoder
 from pipeline.errors import VideoError
 from pipeline.index import find_videos
 from pipeline.probe import VideoInfo, probe, video_id_of
@@ -50,6 +50,7 @@ class SynthSettings:
 
     model_size: str = "full"
     device: str = "auto"
+    precision: str = "auto"
     weights: Path | None = None
     random_weights: bool = False
     labels: str = "interval"
@@ -69,6 +70,7 @@ class SynthSettings:
             "labels": LABELS,
             "similarity": SIMILARITIES,
             "representative": REPRESENTATIVES,
+            "precision": PRECISIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -91,6 +93,7 @@ class SynthSettings:
             "representative": self.representative,
             "decoding": self.decoding.as_dict(),
             "min_words": self.min_words,
+            "precision": self.precision,
             "seed": self.seed,
         }
 
@@ -113,6 +116,7 @@ def load_models(settings: SynthSettings, text_features: bool = False) -> Models:
         "device": settings.device,
         "random_weights": settings.random_weights,
         "seed": settings.seed,
+        "precision": settings.precision,
     }
     captioner = build_captioner(decoding=settings.decoding, **common)
     scorer = build_scorer(settings.similarity, **common)

@@ -74,8 +74,9 @@ def build_scorer(
     device: str = "auto",
     random_weights: bool = False,
     seed: int = 0,
+    precision: str = "auto",
 ) -> Scorer:
     """phi's encoder: the BLIP-2 feature extractor (blip2-itm-vit-g) or CLIP ViT-B/32."""
     if name not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {SIMILARITIES}, got {name!r}")
-    return Scorer(name, build_encoder(name, size, weights, device, random_weights, seed))
+    return Scorer(name, build_encoder(name, size, weights, device, random_weights, seed, precision))

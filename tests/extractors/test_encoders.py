@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from extractors.base import TextEncoder, VideoEncoder
-from extractors.registry import build_encoder
+from extractors.registry import build_encoder, cpu_has_native_bf16, resolve_dtype
+from extractors.slowfast import build_slowfast_model, fold_batch_norms
 
 TINY_DIMS = {"clip": 32, "slowfast": 288, "blip2": 32}
 FRAMES_PER_CLIP = {"image": 1, "slowfast": 32}
@@ -49,7 +50,7 @@ def test_text_features_have_one_row_per_real_token(name):
 
 
 def test_clip_end_token_through_the_projection_equals_encode_text():
-    encoder = build_encoder("clip", size="tiny", device="cpu")
+    encoder = build_encoder("clip", size="tiny", device="cpu", precision="fp32")
     texts = ["a rabbit wakes up", "birds on a branch"]
     features = encoder.encode_texts(texts)
     with torch.inference_mode():
@@ -62,7 +63,7 @@ def test_clip_end_token_through_the_projection_equals_encode_text():
 
 
 def test_blip2_similarity_embeddings_are_normalised_and_match_the_itc_logits():
-    encoder = build_encoder("blip2", size="tiny", device="cpu")
+    encoder = build_encoder("blip2", size="tiny", device="cpu", precision="fp32")
     images = frames(encoder, clips=2)[:, 0]
     image_embeds = encoder.image_embeddings(images)
     text_embeds = encoder.text_embeddings(["a dog", "a cat"])
@@ -83,6 +84,59 @@ def test_full_architectures_give_the_released_feature_sizes(name, dim):
     encoder = build_encoder(name, size="full", device="cpu", random_weights=True)
     assert encoder.encode_clips(frames(encoder, clips=1)).shape == (1, dim)
     assert encoder.provenance["weights"] == "random"
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+
+
+@pytest.mark.parametrize("name", ["clip", "slowfast", "blip2"])
+def test_bf16_features_point_where_fp32_ones_do(name):
+    exact = build_encoder(name, size="tiny", device="cpu", precision="fp32")
+    fast = build_encoder(name, size="tiny", device="cpu", precision="bf16")
+    assert fast.provenance["dtype"] == "bfloat16" and exact.provenance["dtype"] == "float32"
+    batch = frames(exact)
+    expected, features = exact.encode_clips(batch), fast.encode_clips(batch)
+    assert features.dtype == np.float32
+    assert cosines(features, expected).min() > 0.99
+    assert not np.array_equal(features, expected)  # bf16 was used
+
+
+def test_folding_batch_norms_keeps_slowfast_s_function():
+    torch.manual_seed(0)
+    model = build_slowfast_model("tiny").eval()
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d)):
+        norm.running_mean.normal_(0, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.normal_(0, 0.5)
+    clips = [torch.randn(2, 3, 2, 32, 32), torch.randn(2, 3, 8, 32, 32)]  # slow, fast
+
+    def trunk(network):  # what the encoder runs: every stage but the head
+        pathways = list(clips)  # the stages write into the list they are given
+        for stage in network.blocks[:5]:
+            pathways = stage(pathways)
+        return torch.cat([p.flatten(1) for p in pathways], dim=1)
+
+    with torch.inference_mode():
+        expected = trunk(model)
+        folded = fold_batch_norms(model)
+        assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in folded.modules())
+        np.testing.assert_allclose(trunk(folded), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_precision_uses_bf16_only_on_cpus_that_have_it():
+    assert cpu_has_native_bf16("flags\t: fpu avx512f avx512_bf16 avx512vl")
+    assert cpu_has_native_bf16("flags\t: fpu amx_bf16 amx_tile")
+    assert not cpu_has_native_bf16("flags\t: fpu avx2 avx512f avx512_vnni")
+    assert resolve_dtype("auto", torch.device("cuda")) == torch.float16
+    assert resolve_dtype("fp32", torch.device("cpu")) == torch.float32
+    native = cpu_has_native_bf16()
+    assert resolve_dtype("auto", torch.device("cpu")) == (
+        torch.bfloat16 if native else torch.float32
+    )
+    with pytest.raises(ValueError, match="unknown precision 'int4'"):
+        resolve_dtype("int4", torch.device("cpu"))
 
 
 def test_unknown_encoder_is_refused():

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from extractors import weights as weight_files
 from extractors.registry import build_encoder
+from extractors.slowfast import build_slowfast_model
 from extractors.slowfast_caffe2 import pytorchvideo_to_caffe2
 from extractors.weights import WeightsChecksumError, WeightsNotFoundError
 
@@ -34,9 +35,17 @@ def test_clip_weights_load_back_to_identical_outputs(tmp_path, filename):
     assert len(loaded.provenance["sha256"]) == 64
 
 
+def seeded_slowfast(size: str, seed: int = 7) -> torch.nn.Module:
+    """The pytorchvideo model `build_encoder(..., seed=seed)` starts from, before folding."""
+    torch.manual_seed(seed)
+    return build_slowfast_model(size)
+
+
 def test_slowfast_pytorchvideo_checkpoint_loads_back(tmp_path):
+    torch.save(
+        {"model_state": seeded_slowfast("tiny").state_dict()}, tmp_path / "SLOWFAST_8x8_R50.pyth"
+    )
     original = build_encoder("slowfast", size="tiny", device="cpu", seed=7)
-    torch.save({"model_state": original.module.state_dict()}, tmp_path / "SLOWFAST_8x8_R50.pyth")
     loaded = build_encoder("slowfast", size="tiny", weights=tmp_path, device="cpu", seed=0)
     batch = clip_frames()
     assert np.array_equal(loaded.encode_clips(batch), original.encode_clips(batch))
@@ -45,16 +54,16 @@ def test_slowfast_pytorchvideo_checkpoint_loads_back(tmp_path):
 def test_slowfast_caffe2_pickle_loads_back(tmp_path):
     """A Caffe2-layout pickle (blob names, numpy arrays, Python-2 protocol) of a full-size
     random model, as facebookresearch/SlowFast distributes SLOWFAST_8x8_R50.pkl."""
-    original = build_encoder("slowfast", size="full", device="cpu", random_weights=True, seed=7)
     blobs = {
         pytorchvideo_to_caffe2(key): tensor.numpy()
-        for key, tensor in original.module.state_dict().items()
+        for key, tensor in seeded_slowfast("full").state_dict().items()
         if not key.endswith("num_batches_tracked")
     }
     blobs["model_iter"] = np.array(0)
     with (tmp_path / "SLOWFAST_8x8_R50.pkl").open("wb") as stream:
         pickle.dump({"blobs": blobs}, stream, protocol=2)
     loaded = build_encoder("slowfast", size="full", weights=tmp_path, device="cpu")
+    original = build_encoder("slowfast", size="full", device="cpu", random_weights=True, seed=7)
     batch = clip_frames(clips=1)
     assert np.array_equal(loaded.encode_clips(batch), original.encode_clips(batch))
 
