@@ -15,6 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from model.network.dropout import Dropout
+from model.network.layers import MultiheadAttention
+
 
 class BiCMFLayer(nn.Module):
     def __init__(
@@ -27,9 +30,9 @@ class BiCMFLayer(nn.Module):
         sample_masks: bool,
     ):
         super().__init__()
-        self.text_to_video = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.video_to_text = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.refined_text_to_video = nn.MultiheadAttention(
+        self.text_to_video = MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.video_to_text = MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.refined_text_to_video = MultiheadAttention(
             dim, heads, dropout=dropout, batch_first=True
         )
         self.linear1 = nn.Linear(dim, dim)
@@ -37,7 +40,7 @@ class BiCMFLayer(nn.Module):
         self.linear3 = nn.Linear(dim, dim)
         self.linear4 = nn.Linear(dim, ffn_dim)
         self.linear5 = nn.Linear(ffn_dim, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm1 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)
         self.norm4 = nn.LayerNorm(dim)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from model.network.dropout import Dropout
 from model.network.layers import MLP, PlainAttention, anchor_embedding, inverse_sigmoid
 
 
@@ -31,10 +32,10 @@ class DecoderLayer(nn.Module):
         self.cross_attn = PlainAttention(2 * dim, heads, dim, dropout)
         self.linear1 = nn.Linear(dim, ffn_dim)
         self.linear2 = nn.Linear(ffn_dim, dim)
-        self.dropout = nn.Dropout(dropout)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.network.dropout import Dropout, dropout
+
 
 class MLP(nn.Module):
     """Linear layers with ReLU between them (none after the last)."""
@@ -32,7 +34,7 @@ class ProjectionLayer(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, dropout: float, relu: bool):
         super().__init__()
         self.norm = nn.LayerNorm(in_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear = nn.Linear(in_dim, out_dim)
         self.relu = relu
 
@@ -92,7 +94,7 @@ class PlainAttention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.scale = (embed_dim // num_heads) ** -0.5
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out_proj = nn.Linear(value_dim, value_dim)
         nn.init.constant_(self.out_proj.bias, 0.0)
 
@@ -105,3 +107,31 @@ class PlainAttention(nn.Module):
             logits = logits.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         weights = self.dropout(logits.softmax(dim=-1))
         return self.out_proj((weights @ v).transpose(1, 2).flatten(-2))
+
+
+class MultiheadAttention(nn.MultiheadAttention):
+    """`nn.MultiheadAttention` (batch first; the same parameters, masks and function) with the
+    fast CPU dropout of `model.network.dropout` on the attention weights. Returns (output, None):
+    the averaged weights are never used.
+
+    query (B, Q, E), key (B, K, E), value (B, K, E); key_padding_mask (B, K) and attn_mask
+    (B * heads, Q, K) or (Q, K) are True where attending is not allowed."""
+
+    def forward(self, query, key, value, key_padding_mask=None, attn_mask=None):
+        heads = self.num_heads
+        weights, biases = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
+        q, k, v = (
+            F.linear(x, w, b).unflatten(-1, (heads, -1)).transpose(1, 2)  # (B, H, *, d)
+            for x, w, b in zip((query, key, value), weights, biases, strict=True)
+        )
+        logits = (q * self.head_dim**-0.5) @ k.transpose(-1, -2)  # (B, H, Q, K)
+        blocked = None
+        if key_padding_mask is not None:
+            blocked = key_padding_mask[:, None, None, :]
+        if attn_mask is not None:
+            per_head = attn_mask.unflatten(0, (-1, heads)) if attn_mask.dim() == 3 else attn_mask
+            blocked = per_head if blocked is None else blocked | per_head
+        if blocked is not None:
+            logits = logits.masked_fill(blocked, float("-inf"))
+        attention = dropout(logits.softmax(dim=-1), self.dropout, self.training)
+        return self.out_proj((attention @ v).transpose(1, 2).flatten(-2)), None

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from model.network.dropout import Dropout
+
 
 class WeightedPool(nn.Module):
     """Attention pooling of word features into one sentence vector: (B, N, d) -> (B, d)."""
@@ -32,7 +34,7 @@ class WeightedPool(nn.Module):
 class FeatureRefinement(nn.Module):
     def __init__(self, dim: int, dropout: float = 0.1, informative_correlation: bool = False):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.sim_w = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, 1)))
         self.cor_v_w = nn.Parameter(nn.init.xavier_uniform_(torch.empty(1, dim)))
         self.cor_q_w = nn.Parameter(nn.init.xavier_uniform_(torch.empty(1, 1)))

@@ -28,7 +28,9 @@ def settings(planted, out, config, **overrides):
 @pytest.fixture(scope="module")
 def trained(planted, small_config, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    return train(settings(planted, out, small_config, epochs=20))
+    # 30 epochs: at 20, R1@0.5 still ranged from 37 to 92 over six seeds; at 30 it was 71 to 96
+    # over four (seeds 0, 1, 2 and the preset's 2018).
+    return train(settings(planted, out, small_config, epochs=30))
 
 
 def test_training_learns_the_planted_moments_and_highlights(trained):

@@ -1,0 +1,68 @@
+"""The fast CPU dropout is a dropout, and the attention that uses it is nn.MultiheadAttention."""
+
+import pytest
+import torch
+from torch import nn
+
+from model.network.dropout import Dropout, dropout
+from model.network.layers import MultiheadAttention
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_zeroes_a_fraction_p_and_keeps_the_mean(p):
+    torch.manual_seed(0)
+    n = 1_000_000
+    out = dropout(torch.ones(n), p)
+    dropped = (out == 0).float().mean().item()
+    # Binomial(n, p): 5 standard deviations.
+    assert abs(dropped - p) < 5 * (p * (1 - p) / n) ** 0.5
+    kept = out[out != 0]
+    assert torch.allclose(kept, torch.full_like(kept, kept[0].item()))
+    # The survivors' scale is the inverse of the exact keep probability k / 65536.
+    assert kept[0].item() == pytest.approx(65536 / round((1 - p) * 65536))
+    assert out.mean().item() == pytest.approx(1.0, abs=5 * (p / (1 - p) / n) ** 0.5)
+
+
+def test_dropout_masks_follow_torch_s_seed():
+    x = torch.randn(64, 64)
+    torch.manual_seed(3)
+    first, second = dropout(x, 0.5), dropout(x, 0.5)
+    torch.manual_seed(3)
+    assert torch.equal(dropout(x, 0.5), first)
+    assert not torch.equal(first, second)
+
+
+def test_dropout_is_the_identity_in_eval_and_at_zero():
+    x = torch.randn(8, 8)
+    module = Dropout(0.5).eval()
+    assert module(x) is x
+    assert dropout(x, 0.0) is x
+    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        Dropout(1.5)
+
+
+def test_dropout_gradient_is_the_mask():
+    torch.manual_seed(0)
+    x = torch.rand(100, 100).add_(0.5).requires_grad_()
+    out = dropout(x, 0.3)
+    out.sum().backward()
+    assert torch.allclose(x.grad, out.detach() / x.detach())
+
+
+def test_attention_equals_torch_s_with_both_masks():
+    torch.manual_seed(0)
+    reference = nn.MultiheadAttention(32, 4, dropout=0.0, batch_first=True)
+    ours = MultiheadAttention(32, 4, dropout=0.0, batch_first=True)
+    ours.load_state_dict(reference.state_dict())
+    q, k, v = torch.randn(3, 5, 32), torch.randn(3, 7, 32), torch.randn(3, 7, 32)
+    padding = torch.zeros(3, 7, dtype=torch.bool)
+    padding[0, 5:], padding[2, 3:] = True, True
+    per_head = torch.zeros(3 * 4, 5, 7, dtype=torch.bool)
+    per_head[1, :, :2], per_head[5, :, 4] = True, True
+    for masks in (
+        {"key_padding_mask": padding},
+        {"key_padding_mask": padding, "attn_mask": per_head},
+    ):
+        expected = reference(q, k, v, **masks)[0]
+        torch.testing.assert_close(ours(q, k, v, **masks)[0], expected, rtol=1e-6, atol=1e-6)
