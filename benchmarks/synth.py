@@ -2,8 +2,9 @@
 
     python benchmarks/synth.py [--size tiny|full-vision] [--copies 4] [--video PATH ...]
 
-Both sides use the same models and the same videos (by default --copies copies of the bundled
-30 s video):
+Both sides use the same models (ours at `--precision auto`: bf16 on a CPU with native bf16;
+the reference's in fp32) and the same videos (by default --copies copies of the bundled 30 s
+video):
   (a) `synth.generate.generate`: one decoding pass per video, phi image embeddings in batches,
       captions batched across intervals and videos, one text batch per video, Parquet shards;
   (b) the reference's loop (extract_feature/pretrain_data_generator_using_blip2.py): two
@@ -45,13 +46,14 @@ from synth.score import build_scorer  # noqa: E402
 BUNDLED = Path(__file__).resolve().parent.parent / "tests/data/videos/big_buck_bunny_0_30.webm"
 
 
-def load(size: str) -> Models:
+def load(size: str, precision: str) -> Models:
+    common = {"device": "cpu", "precision": precision}
     if size == "tiny":
-        captioner = build_captioner("tiny", device="cpu")
-        scorer = build_scorer("blip2", "tiny", device="cpu")
+        captioner = build_captioner("tiny", **common)
+        scorer = build_scorer("blip2", "tiny", **common)
     else:
-        captioner = build_captioner("full", device="cpu", random_weights=True, tiny_language=True)
-        scorer = build_scorer("blip2", "full", device="cpu", random_weights=True)
+        captioner = build_captioner("full", random_weights=True, tiny_language=True, **common)
+        scorer = build_scorer("blip2", "full", random_weights=True, **common)
     return Models(captioner, scorer)
 
 
@@ -113,9 +115,11 @@ def main() -> None:
             shutil.copy(source, folder / f"v{index}{source.suffix}")
         paths = find_videos(folder)
         started = time.perf_counter()
-        models = load(args.size)
-        print(f"{args.size} models built in {time.perf_counter() - started:.1f} s")
+        models, reference_models = load(args.size, "auto"), load(args.size, "fp32")
+        dtype = models.captioner.provenance["dtype"]
+        print(f"{args.size} models built in {time.perf_counter() - started:.1f} s; ours in {dtype}")
         warm_up(models)
+        warm_up(reference_models)
 
         settings = SynthSettings(
             model_size="tiny", device="cpu", caption_batch_size=args.batch_size
@@ -128,16 +132,18 @@ def main() -> None:
             report = generate(folder, out, settings, models=models)
             ours = min(ours, time.perf_counter() - started)
             started = time.perf_counter()
-            reference_rows = reference_loop(paths, models, Path(temporary) / "reference.jsonl")
+            reference_rows = reference_loop(
+                paths, reference_models, Path(temporary) / "reference.jsonl"
+            )
             reference = min(reference, time.perf_counter() - started)
 
     ours_rate, reference_rate = report.intervals / ours, reference_rows / reference
     print(
         f"{len(paths)} videos, {report.intervals} intervals ({report.rows} rows after filters)\n"
-        f"  ours (batched, one pass): {ours:7.1f} s  {ours_rate:8.3g} rows/s  "
+        f"  ours ({dtype}, batched, one pass): {ours:7.1f} s  {ours_rate:8.3g} rows/s  "
         f"(decode+phi images {report.decode_seconds:.1f} s, captions "
         f"{report.caption_seconds:.1f} s, phi texts and rows {report.score_seconds:.1f} s)\n"
-        f"  reference loop:           {reference:7.1f} s  {reference_rate:8.3g} rows/s\n"
+        f"  reference loop (float32):          {reference:7.1f} s  {reference_rate:8.3g} rows/s\n"
         f"  speed-up: {ours_rate / reference_rate:.2f}x (goal >= 5x)"
     )
 

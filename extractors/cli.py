@@ -41,7 +41,7 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         default="auto",
-        choices=("auto", "fp32", "bf16", "fp16"),
+        choices=("auto", "fp32", "bf16", "fp16"),  # registry.PRECISIONS; no torch import at start
         help="auto: fp16 on a GPU, bf16 on a CPU with native bf16 (AVX512-BF16, AMX), else fp32",
     )
 

@@ -48,6 +48,7 @@ from flows.params import (
     OutPath,
     PositiveFloat,
     PositiveInt,
+    Precision,
     VideoEncoderName,
 )
 from flows.retries import RETRY_OPTIONS
@@ -210,6 +211,7 @@ def extract(
     queries: tuple[ExistingPath, ...] = (),
     model_size: ModelSize = "full",
     device: Device = "auto",
+    precision: Precision = "auto",
     weights: ExistingPath | None = None,
     preset: Literal[PRESETS] = "default",
     clip_length: PositiveFloat = 2.0,
@@ -221,7 +223,14 @@ def extract(
     (QVHighlights-style JSONL), in the released QVHighlights layout."""
     started = time.perf_counter()
     settings = extract_settings(
-        encoders, model_size, device, weights, preset=preset, clip_length=clip_length, seed=seed
+        encoders,
+        model_size,
+        device,
+        weights,
+        precision=precision,
+        preset=preset,
+        clip_length=clip_length,
+        seed=seed,
     )
     check_weights(settings)
     paths = video_paths(videos)

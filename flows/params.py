@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from extractors.registry import PRECISIONS
+
 WORK = Path("work")
 
 
@@ -32,6 +34,7 @@ AbsolutePath = Annotated[Path, AfterValidator(_absolute)]
 OutPath = Annotated[AbsolutePath, Field(validate_default=True)]  # a default is made absolute too
 Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
 ModelSize = Literal["full", "tiny"]
+Precision = Literal[PRECISIONS]
 VideoEncoderName = Literal["clip", "slowfast", "blip2"]
 PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]

@@ -35,6 +35,7 @@ from flows.params import (
     OutPath,
     PositiveFloat,
     PositiveInt,
+    Precision,
 )
 from flows.retries import RETRY_OPTIONS
 from pipeline.index import find_videos
@@ -130,6 +131,7 @@ def synth(
     out: OutPath = WORK / "synth",
     model_size: ModelSize = "full",
     device: Device = "auto",
+    precision: Precision = "auto",
     weights: ExistingPath | None = None,
     labels: LabelStrategy = "interval",
     interval: PositiveFloat = 10.0,
@@ -145,6 +147,7 @@ def synth(
     settings = SynthSettings(
         model_size=model_size,
         device=device,
+        precision=precision,
         weights=weights,
         labels=labels,
         interval=interval,
