@@ -32,6 +32,12 @@ def register(subparsers) -> None:
         help="skip (and count) samples whose feature files are missing or unreadable",
     )
     train.add_argument("--device", default="auto")
+    train.add_argument(
+        "--mixed-precision",
+        default="auto",
+        choices=("auto", "off", "bf16"),
+        help="bf16 autocast: auto = on a GPU only",
+    )
     train.set_defaults(handler=run_train)
 
     predict = subparsers.add_parser(
@@ -93,6 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
             init_from=args.init_from,
             resume=args.resume,
             device=args.device,
+            mixed_precision=args.mixed_precision,
         )
         result = train(settings)
     except (ValueError, FileNotFoundError, FeatureFileError) as error:

@@ -55,6 +55,9 @@ MOMENT_SELECTION = {
 }
 
 
+MIXED_PRECISION = ("auto", "off", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """One training run; None overrides keep the config's value."""
@@ -74,8 +77,13 @@ class TrainSettings:
     resume: bool = False
     skip_missing_features: bool = False
     device: str = "auto"
+    mixed_precision: str = "auto"  # bf16 autocast: "auto" on a GPU only, "bf16" anywhere, "off"
 
     def __post_init__(self):
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"mixed precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}"
+            )
         if not self.video_feature_dirs or not self.text_feature_dirs:
             raise ValueError("give at least one video and one text feature folder")
         for number, name in ((self.epochs, "epochs"), (self.batch_size, "batch size")):
@@ -101,6 +109,11 @@ class TrainSettings:
         if self.skip_missing_features:
             data = replace(data, skip_missing_features=True)
         return replace(config, optim=replace(config.optim, **optim), data=data)
+
+    def uses_autocast(self, device: torch.device) -> bool:
+        return self.mixed_precision == "bf16" or (
+            self.mixed_precision == "auto" and device.type == "cuda"
+        )
 
 
 @dataclass
@@ -202,7 +215,9 @@ def train(settings: TrainSettings) -> TrainResult:
     base = {"config": config.to_dict(), "video_dim": video_dim, "text_dim": text_dim}
     board = SummaryWriter(out / "tensorboard")
     for epoch in range(state["epoch"], config.optim.epochs):
-        losses = _train_epoch(model, loader, optimizer, config, device, epoch)
+        losses = _train_epoch(
+            model, loader, optimizer, config, device, epoch, settings.uses_autocast(device)
+        )
         scheduler.step()
         record = {"epoch": epoch + 1, "loss": losses}
         if val_set is not None and (
@@ -253,10 +268,12 @@ def train(settings: TrainSettings) -> TrainResult:
     return TrainResult(out, out / BEST, out / LATEST, state["best_metrics"], state["epoch"])
 
 
-def _train_epoch(model, loader, optimizer, config: TrainConfig, device, epoch: int) -> float:
+def _train_epoch(
+    model, loader, optimizer, config: TrainConfig, device, epoch: int, mixed: bool
+) -> float:
     model.train()
     total, batches = 0.0, 0
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed)
     for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False):
         with autocast:
             outputs = model(**batch.inputs(device))
