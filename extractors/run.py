@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from extractors.base import TextEncoder, VideoEncoder
 from extractors.registry import ENCODERS, PRECISIONS, build_encoder
-from pipeline.decode import decode_clips
+from pipeline.decode import decode_clips, prefetch
 from pipeline.errors import VideoError
 from pipeline.index import MANIFEST_SCHEMA, find_videos, probe_row, write_manifest
 from pipeline.plans import PRESETS, make_plan
@@ -144,7 +144,7 @@ def encode_video(info: VideoInfo, encoders: dict[str, VideoEncoder], settings, r
         report.encode_seconds += time.perf_counter() - started
         pending[name].clear()
 
-    clips = decode_clips(info.path, list(plans.values()), info)
+    clips = prefetch(decode_clips(info.path, list(plans.values()), info))
     progress = tqdm(total=info.num_clips(settings.clip_length), desc=info.video_id, leave=False)
     started = time.perf_counter()
     for clip in clips:

@@ -8,11 +8,14 @@ only when some plan picks it, and once per frame shape even when several plans p
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -21,6 +24,8 @@ from av.video.reformatter import VideoReformatter
 from pipeline.errors import VideoError
 from pipeline.plans import FrameSpec, SamplingPlan
 from pipeline.probe import VideoInfo, open_video, probe
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -184,3 +189,54 @@ def decode_clips(
         yield from assembler.complete()
     finally:
         converter.close()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+_END = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+    """Run `items` (e.g. `decode_clips`; a clip of SlowFast frames is about 5 MB) on a worker
+    thread up to `depth` items ahead, so that decoding overlaps what the caller does with each
+    item (encoding, on a GPU; on a 2-core CPU it neither helps nor hurts). The worker's
+    exceptions are raised in the caller; when the caller stops early, the worker stops too and
+    closes `items`."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as error:  # handed to the caller, who raises it
+            put(_Failure(error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := buffer.get()) is not _END:
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()

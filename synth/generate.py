@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from extractors.base import TextEncoder
 from extractors.registry import PRECISIONS, SIZES, build_encoder
+from pipeline.decode import prefetch
 from pipeline.errors import VideoError
 from pipeline.index import find_videos
 from pipeline.probe import VideoInfo, probe, video_id_of
@@ -203,7 +204,9 @@ def decode_video(
     """One decoding pass: phi embeddings of every clip frame (L, Q, D), embedded in the
     scorer's batches, and the representatives (`synth.frames.Representative`)."""
     pending, parts, representatives = [], [], []
-    clips = interval_frames(info, intervals, settings.clip_length, settings.representative)
+    clips = prefetch(
+        interval_frames(info, intervals, settings.clip_length, settings.representative)
+    )
     total = info.num_clips(settings.clip_length)
     for clip in tqdm(clips, total=total, desc=info.video_id, leave=False):
         pending.append(clip.frame)
