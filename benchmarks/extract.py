@@ -1,6 +1,6 @@
 """Extraction speed: our batched single pass against the reference tools' way.
 
-    python benchmarks/extract.py [--video PATH] [--blip2-frames 4]
+    python benchmarks/extract.py [--video PATH] [--blip2-frames 4] [--repeat 2]
 
 Full-size CLIP ViT-B/32 and SlowFast R50 with random weights (speed does not depend on the
 weights), on the bundled real video:
@@ -63,17 +63,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=BUNDLED)
     parser.add_argument("--blip2-frames", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs each")
     args = parser.parse_args()
     info = probe(args.video)
     clips = info.num_clips()
     exact = encoders_at("fp32")
     fast = encoders_at("auto")
     dtype = fast["clip"].provenance["dtype"]
-    ours, features, report = timed_pass(info, fast, "auto")
-    ours_fp32, exact_features, _ = timed_pass(info, exact, "fp32")
-    started = time.perf_counter()
-    reference_way(info, exact)
-    theirs = time.perf_counter() - started
+    ours = ours_fp32 = theirs = float("inf")
+    for _ in range(args.repeat):  # interleaved, best of each: the machine's drift hits all
+        seconds, features, report = timed_pass(info, fast, "auto")
+        ours = min(ours, seconds)
+        seconds, exact_features, _ = timed_pass(info, exact, "fp32")
+        ours_fp32 = min(ours_fp32, seconds)
+        started = time.perf_counter()
+        reference_way(info, exact)
+        theirs = min(theirs, time.perf_counter() - started)
 
     print(f"{info.video_id}: {clips} clips, CLIP + SlowFast full size, random weights, CPU")
     print(f"  ours ({dtype}, one decode, batched): {clips / ours:6.2f} clips/s")
