@@ -5,7 +5,7 @@
 
 Random weights are used only when asked for: `size="tiny"` without weights, or
 `random_weights=True` (speed benchmarks of the full architectures). The encoder's
-`provenance` says which.
+`provenance` says which, and the dtype that `precision` resolved to here.
 """
 
 from __future__ import annotations
