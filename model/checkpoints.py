@@ -1,10 +1,12 @@
 """Our checkpoints: the model's weights with the config and input sizes that rebuild it.
 
-Saved atomically; loaded with `torch.load(weights_only=True)`.
+Saved atomically; loaded with `torch.load(weights_only=True)`. Prediction without a
+`--checkpoint` uses `$VIDEOLIGHTS_CHECKPOINT`, else `~/.cache/videolights/videolights.ckpt`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,6 +16,23 @@ from extractors.registry import resolve_device
 from model.config import TrainConfig, config_from_dict
 from model.network.videolights import NetworkConfig, VideoLights
 from pipeline.store import atomic_write
+
+CHECKPOINT_VARIABLE = "VIDEOLIGHTS_CHECKPOINT"
+DEFAULT_CHECKPOINT = Path("~/.cache/videolights/videolights.ckpt")
+
+
+def default_checkpoint() -> Path:
+    """The checkpoint to predict with when none is named; raises FileNotFoundError saying where
+    it looked and how to make one."""
+    path = Path(os.environ.get(CHECKPOINT_VARIABLE) or DEFAULT_CHECKPOINT).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no --checkpoint given and no checkpoint at {path} (${CHECKPOINT_VARIABLE}, else "
+            f"{DEFAULT_CHECKPOINT}): train one (videolights train, then copy its "
+            f"model_best.ckpt there) or convert the reference's "
+            f"(videolights import-checkpoint REF.ckpt {path})"
+        )
+    return path
 
 
 def build_model(config: TrainConfig, video_dim: int, text_dim: int) -> VideoLights:

@@ -46,7 +46,11 @@ def register(subparsers) -> None:
         description="Either --annotations with feature folders, or --video with --query/--queries "
         "(features are extracted, or read from --features).",
     )
-    predict.add_argument("--checkpoint", type=Path, required=True)
+    predict.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="default: $VIDEOLIGHTS_CHECKPOINT, else ~/.cache/videolights/videolights.ckpt",
+    )
     predict.add_argument("--out", type=Path, required=True, help="submission JSONL, or a folder")
     predict.add_argument("--device", default="auto")
     predict.add_argument("--annotations", type=Path)
@@ -120,10 +124,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     from extractors.weights import WeightsNotFoundError
+    from model.checkpoints import default_checkpoint
     from pipeline.errors import VideoError
     from pipeline.store import FeatureFileError
 
     try:
+        if args.checkpoint is None:
+            args.checkpoint = default_checkpoint()
         if args.video is not None:
             _predict_video(args)
         elif args.annotations and args.video_feature_dirs and args.text_feature_dirs:

@@ -59,12 +59,12 @@ def checkpoint(tmp_path_factory, bundled_video, small_config):
     }
 
 
-def run_predict(checkpoint, out, *extra):
+def run_predict(checkpoint, out, *extra, name_checkpoint=True):
+    named = ["--checkpoint", str(checkpoint["checkpoint"])] if name_checkpoint else []
     status = main(
         [
             "predict",
-            "--checkpoint",
-            str(checkpoint["checkpoint"]),
+            *named,
             "--video",
             str(checkpoint["video"]),
             "--query",
@@ -99,3 +99,19 @@ def test_precomputed_features_give_the_same_predictions(checkpoint, tmp_path):
     extracted = run_predict(checkpoint, tmp_path / "a")
     precomputed = run_predict(checkpoint, tmp_path / "b", "--features", str(checkpoint["features"]))
     assert extracted == precomputed
+
+
+def test_without_checkpoint_the_environment_s_one_is_used(checkpoint, tmp_path, monkeypatch):
+    named = run_predict(checkpoint, tmp_path / "a")
+    monkeypatch.setenv("VIDEOLIGHTS_CHECKPOINT", str(checkpoint["checkpoint"]))
+    assert run_predict(checkpoint, tmp_path / "b", name_checkpoint=False) == named
+
+
+def test_without_any_checkpoint_the_error_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("VIDEOLIGHTS_CHECKPOINT", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    status = main(["predict", "--video", "any.mp4", "--query", "a bird", "--out", str(tmp_path)])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert str(tmp_path / ".cache/videolights/videolights.ckpt") in error
+    assert "import-checkpoint" in error
