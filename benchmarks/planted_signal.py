@@ -5,7 +5,7 @@
 Random features where the query's topic lights up one feature dimension inside its window, with
 graded saliency (tests/model/conftest.py makes them); a small VideoLights (1 encoder layer,
 2 decoder layers) trains on 80% and is scored on the rest every 10 epochs. Prints the metrics
-and whether the targets are met. The test suite runs a 30-epoch version of this.
+and whether the targets are met. The test suite runs a 40-epoch version of this.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ def test_dropout_is_the_identity_in_eval_and_at_zero():
     module = Dropout(0.5).eval()
     assert module(x) is x
     assert dropout(x, 0.0) is x
+    assert dropout(x, 1e-7) is x  # keeps all 65536 levels
     assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         Dropout(1.5)
