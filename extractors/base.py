@@ -44,6 +44,16 @@ class Encoder(ABC):
         self.dtype = dtype
         self.provenance = provenance  # where the weights came from, or "random" and the seed
 
+    def to_tensor(self, frames: np.ndarray, mean, std) -> torch.Tensor:
+        """(..., H, W, 3) uint8 -> (..., 3, H, W) normalised, on the device."""
+        tensor = (
+            torch.from_numpy(frames).to(self.device).permute(*range(frames.ndim - 3), -1, -3, -2)
+        )
+        tensor = tensor.float().div_(255)
+        mean = torch.tensor(mean, device=self.device).view(3, 1, 1)
+        std = torch.tensor(std, device=self.device).view(3, 1, 1)
+        return ((tensor - mean) / std).to(self.dtype)
+
 
 class VideoEncoder(Encoder):
     """Per-clip features from sampled frames."""
@@ -54,16 +64,6 @@ class VideoEncoder(Encoder):
     @abstractmethod
     def encode_clips(self, frames: np.ndarray) -> np.ndarray:
         """frames (B, n, H, W, 3) uint8 RGB -> (B, dim) float32."""
-
-    def to_tensor(self, frames: np.ndarray, mean, std) -> torch.Tensor:
-        """(..., H, W, 3) uint8 -> (..., 3, H, W) normalised, on the device."""
-        tensor = (
-            torch.from_numpy(frames).to(self.device).permute(*range(frames.ndim - 3), -1, -3, -2)
-        )
-        tensor = tensor.float().div_(255)
-        mean = torch.tensor(mean, device=self.device).view(3, 1, 1)
-        std = torch.tensor(std, device=self.device).view(3, 1, 1)
-        return ((tensor - mean) / std).to(self.dtype)
 
 
 class TextEncoder(Encoder):

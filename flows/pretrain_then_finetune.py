@@ -154,6 +154,7 @@ def pretrain_then_finetune(
         "video_feature_dirs": features.video_feature_dirs,
         "text_feature_dirs": features.text_feature_dirs,
     }
+    training = {"batch_size": batch_size, "seed": seed, "device": device, **dirs}
     pretrained = lineage.step(
         "pretrain",
         pretrain,
@@ -161,10 +162,7 @@ def pretrain_then_finetune(
         out=out / "pretrain",
         config=pretrain_config,
         epochs=pretrain_epochs,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        **dirs,
+        **training,
     )
     finetuned = lineage.step(
         "finetune",
@@ -175,10 +173,7 @@ def pretrain_then_finetune(
         out=out / "finetune",
         config=finetune_config,
         epochs=finetune_epochs,
-        batch_size=batch_size,
-        seed=seed,
-        device=device,
-        **dirs,
+        **training,
     )
     evaluation = lineage.step(
         "evaluate",

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from model.checkpoints import load_model
+from model.config import TrainConfig
 from model.data import (
     Batch,
     MomentDataset,
@@ -55,11 +56,16 @@ def predict_batch(model, batch: Batch, device, clip_length: float, with_moments:
     return predictions
 
 
-def predict_dataset(model, dataset: MomentDataset, device, batch_size: int, with_moments=True):
+def predict_dataset(model, dataset: MomentDataset, device, config: TrainConfig) -> list[dict]:
+    """Predictions of every sample, in the config's evaluation batches; TVSum has no moments."""
     model.eval()
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, collate_fn=make_collate(dataset)
+        dataset,
+        batch_size=config.optim.eval_batch_size,
+        shuffle=False,
+        collate_fn=make_collate(dataset),
     )
+    with_moments = config.evaluation != "tvsum"
     predictions = []
     for batch in tqdm(loader, desc="predict", leave=False):
         predictions += predict_batch(model, batch, device, dataset.config.clip_length, with_moments)
@@ -82,13 +88,7 @@ def predict(
         config.data,
         training=False,
     )
-    predictions = predict_dataset(
-        model,
-        dataset,
-        torch_device,
-        config.optim.eval_batch_size,
-        with_moments=config.evaluation != "tvsum",
-    )
+    predictions = predict_dataset(model, dataset, torch_device, config)
     return write_submission(predictions, Path(out))
 
 

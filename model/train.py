@@ -223,13 +223,7 @@ def train(settings: TrainSettings) -> TrainResult:
         if val_set is not None and (
             (epoch + 1) % config.optim.eval_every == 0 or epoch + 1 == config.optim.epochs
         ):
-            predictions = predict_dataset(
-                model,
-                val_set,
-                device,
-                config.optim.eval_batch_size,
-                with_moments=config.evaluation != "tvsum",
-            )
+            predictions = predict_dataset(model, val_set, device, config)
             metrics = evaluate_predictions(predictions, val_set.rows, config.evaluation)
             score = selection_score(metrics, config.evaluation)
             record |= {"metrics": metrics, "score": score}

@@ -207,15 +207,6 @@ class Captioner(Encoder):
         """(batch, num_query_tokens + 1): the image tokens, then BOS."""
         return torch.tensor([self.prompt] * batch, dtype=torch.long, device=self.device)
 
-    def pixels(self, frames: np.ndarray) -> torch.Tensor:
-        """(B, H, W, 3) uint8 -> (B, 3, H, W) normalised with the CLIP mean and std, as BLIP-2's
-        image processor does."""
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)
-        tensor = tensor.permute(0, 3, 1, 2).float().div_(255)
-        mean = torch.tensor(OPENAI_CLIP_MEAN, device=self.device).view(3, 1, 1)
-        std = torch.tensor(OPENAI_CLIP_STD, device=self.device).view(3, 1, 1)
-        return ((tensor - mean) / std).to(self.dtype)
-
     @torch.inference_mode()
     def caption(self, frames: np.ndarray) -> list[str]:
         """(B, H, W, 3) uint8 -> B captions (stripped; may be empty)."""
@@ -223,7 +214,7 @@ class Captioner(Encoder):
             return []
         input_ids = self.prompt_ids(len(frames))
         output = self.module.generate(
-            pixel_values=self.pixels(frames),
+            pixel_values=self.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
             input_ids=input_ids,
             attention_mask=torch.ones_like(input_ids),
             do_sample=False,
