@@ -2,7 +2,7 @@
 
     python benchmarks/decode.py [--seconds 150] [--video PATH ...]
 
-Times, per video, the best of --repeat runs of
+Times, per video, the best of --repeat interleaved rounds of
   (a) a bare decode of every frame (no conversion),
   (b) our single pass producing the image and SlowFast plans' frames (decode_clips),
   (c) one pass per encoder for CLIP, SlowFast and BLIP-2, as the reference tools decode,
@@ -57,24 +57,33 @@ def consume(path: Path, plans, info) -> int:
     return sum(1 for _ in decode_clips(path, plans, info))
 
 
-def best(function, repeat: int) -> float:
-    times = []
+def best_interleaved(functions: dict, repeat: int) -> dict[str, float]:
+    """Best time of each function over `repeat` rounds, each round running all of them, so
+    that drift in the machine's speed hits every side alike."""
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
 
 
 def measure(path: Path, repeat: int) -> None:
     info = probe(path)
     clip, slowfast = make_plan("image", info, name="clip"), make_plan("slowfast", info)
     blip2 = make_plan("image", info, name="blip2")
-    bare = best(lambda: bare_decode(path), repeat)
-    single = best(lambda: consume(path, [clip, slowfast, blip2], info), repeat)
-    per_plan = best(
-        lambda: sum(consume(path, [plan], info) for plan in (clip, slowfast, blip2)), repeat
+    timings = best_interleaved(
+        {
+            "bare": lambda: bare_decode(path),
+            "single": lambda: consume(path, [clip, slowfast, blip2], info),
+            "per_plan": lambda: sum(
+                consume(path, [plan], info) for plan in (clip, slowfast, blip2)
+            ),
+        },
+        repeat,
     )
+    bare, single, per_plan = timings["bare"], timings["single"], timings["per_plan"]
     print(
         f"{path.name}: {info.num_frames} frames {info.width}x{info.height}, "
         f"{info.num_clips()} clips\n"
@@ -90,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, nargs="*", help="videos to time instead")
     parser.add_argument("--seconds", type=float, default=150.0)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     if args.video:
         for path in args.video:

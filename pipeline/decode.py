@@ -36,23 +36,34 @@ class ClipFrames:
     frames: dict[str, np.ndarray]
 
 
-def to_rgb(
-    frame: av.VideoFrame, spec: FrameSpec, rotation: int, reformatter: VideoReformatter
-) -> np.ndarray:
-    """Scale the short side to spec.size, turn upright (`rotation` is counter-clockwise, as in
-    the display matrix), centre-crop: (H, W, 3) uint8. One `reformatter` per video keeps
-    swscale's context (and its filter tables) across frames, which makes this 3x cheaper."""
-    scale = spec.size / min(frame.width, frame.height)
-    width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
-    image = reformatter.reformat(
-        frame, width=width, height=height, format="rgb24", interpolation="BICUBIC"
-    )
-    array = np.rot90(image.to_ndarray(), k=rotation // 90)
-    if spec.crop:
-        top = (array.shape[0] - spec.size) // 2
-        left = (array.shape[1] - spec.size) // 2
-        array = array[top : top + spec.size, left : left + spec.size]
-    return np.ascontiguousarray(array)
+class RgbConverter:
+    """Turns decoded frames into (H, W, 3) uint8 RGB arrays: short side scaled to spec.size
+    (bicubic), upright (`rotation` is counter-clockwise, as in the display matrix), centre-cropped.
+
+    swscale scales in the decoder's own pixel format and only the small frame is converted to
+    RGB: on a 1280x720 frame that costs 0.69 ms of CPU against 1.83 ms for swscale's combined
+    scale-and-convert, and 99% of the pixels are within 2 levels of it (mean 0.56). Each step
+    keeps its swscale context across frames (3x cheaper than a new one per frame) and runs on
+    one thread, since the decoder already keeps the other cores busy."""
+
+    def __init__(self, rotation: int):
+        self.rotation = rotation
+        self.scaler = VideoReformatter()
+        self.to_rgb24 = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame, spec: FrameSpec) -> np.ndarray:
+        scale = spec.size / min(frame.width, frame.height)
+        width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+        small = self.scaler.reformat(
+            frame, width=width, height=height, interpolation="BICUBIC", threads=1
+        )
+        rgb = self.to_rgb24.reformat(small, format="rgb24", threads=1).to_ndarray()
+        array = np.rot90(rgb, k=self.rotation // 90)
+        if spec.crop:
+            top = (array.shape[0] - spec.size) // 2
+            left = (array.shape[1] - spec.size) // 2
+            array = array[top : top + spec.size, left : left + spec.size]
+        return np.ascontiguousarray(array)
 
 
 @dataclass
@@ -73,16 +84,16 @@ def _targets(plans: list[SamplingPlan]) -> list[_Target]:
     return sorted(targets, key=lambda target: target.time)
 
 
-class _Converter:
+class _ConversionPool:
     """Converts picked frames to RGB on one worker thread, so that conversion overlaps
     decoding; a frame picked by several plans with the same FrameSpec is converted once.
-    At most MAX_IN_FLIGHT conversions wait, which bounds memory when decoding runs ahead."""
+    At most MAX_IN_FLIGHT conversions wait, which bounds memory when decoding runs ahead.
+    (Handing frames over in batches of 8 to save thread wake-ups was measured slower.)"""
 
     MAX_IN_FLIGHT = 64
 
     def __init__(self, rotation: int):
-        self.rotation = rotation
-        self.reformatter = VideoReformatter()
+        self.to_rgb = RgbConverter(rotation)
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="to_rgb")
         self.by_frame: dict[tuple[int, FrameSpec], Future] = {}
         self.in_flight: deque[Future] = deque()
@@ -92,7 +103,7 @@ class _Converter:
         if key not in self.by_frame:
             if len(self.in_flight) >= self.MAX_IN_FLIGHT:
                 self.in_flight.popleft().result()
-            future = self.pool.submit(to_rgb, frame, spec, self.rotation, self.reformatter)
+            future = self.pool.submit(self.to_rgb, frame, spec)
             self.by_frame[key] = future
             self.in_flight.append(future)
         return self.by_frame[key]
@@ -149,7 +160,7 @@ def decode_clips(
     info = info or probe(path)
     targets = _targets(plans)
     assembler = _ClipAssembler(plans)
-    converter = _Converter(info.rotation)
+    converter = _ConversionPool(info.rotation)
 
     def pick(index: int, frame: av.VideoFrame, target: _Target) -> None:
         assembler.put(target, converter.convert(index, frame, plans[target.plan].spec))
