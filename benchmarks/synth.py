@@ -39,14 +39,16 @@ from pipeline.index import find_videos  # noqa: E402
 from pipeline.plans import SamplingPlan, make_plan  # noqa: E402
 from pipeline.probe import probe  # noqa: E402
 from synth.caption import build_captioner  # noqa: E402
-from synth.generate import Models, SynthSettings, generate  # noqa: E402
+from synth.generate import Models, SynthSettings, generate, share_vision_tower  # noqa: E402
 from synth.intervals import query_id, split_intervals  # noqa: E402
 from synth.score import build_scorer  # noqa: E402
 
 BUNDLED = Path(__file__).resolve().parent.parent / "tests/data/videos/big_buck_bunny_0_30.webm"
 
 
-def load(size: str, precision: str) -> Models:
+def load(size: str, precision: str, share: bool) -> Models:
+    """The models; `share`: the captioner takes phi's vision tower when they are the same (as
+    `synth.generate.load_models` does; the reference loaded two)."""
     common = {"device": "cpu", "precision": precision}
     if size == "tiny":
         captioner = build_captioner("tiny", **common)
@@ -54,7 +56,7 @@ def load(size: str, precision: str) -> Models:
     else:
         captioner = build_captioner("full", random_weights=True, tiny_language=True, **common)
         scorer = build_scorer("blip2", "full", random_weights=True, **common)
-    return Models(captioner, scorer)
+    return Models(captioner, scorer, shared_vision=share and share_vision_tower(captioner, scorer))
 
 
 def warm_up(models: Models) -> None:
@@ -115,9 +117,13 @@ def main() -> None:
             shutil.copy(source, folder / f"v{index}{source.suffix}")
         paths = find_videos(folder)
         started = time.perf_counter()
-        models, reference_models = load(args.size, "auto"), load(args.size, "fp32")
+        models = load(args.size, "auto", share=True)
+        reference_models = load(args.size, "fp32", share=False)
         dtype = models.captioner.provenance["dtype"]
-        print(f"{args.size} models built in {time.perf_counter() - started:.1f} s; ours in {dtype}")
+        print(
+            f"{args.size} models built in {time.perf_counter() - started:.1f} s; ours in {dtype}, "
+            f"vision tower {'shared with' if models.shared_vision else 'apart from'} phi's"
+        )
         warm_up(models)
         warm_up(reference_models)
 

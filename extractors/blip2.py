@@ -125,23 +125,32 @@ class Blip2Encoder(VideoEncoder, TextEncoder):
         self.dim = self.text_dim = model.config.qformer_config.hidden_size
 
     @torch.inference_mode()
-    def query_outputs(self, frames: np.ndarray) -> torch.Tensor:
-        """frames (B, H, W, 3) uint8 -> Q-Former query states (B, 32, hidden)."""
+    def vision_states(self, frames: np.ndarray) -> torch.Tensor:
+        """frames (B, H, W, 3) uint8 -> the vision tower's last states (B, 257, vision width)."""
         pixels = self.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
-        image_states = self.module.vision_model(pixel_values=pixels).last_hidden_state
-        queries = self.module.query_tokens.expand(len(frames), -1, -1)
+        return self.module.vision_model(pixel_values=pixels).last_hidden_state
+
+    @torch.inference_mode()
+    def query_states(self, image_states: torch.Tensor) -> torch.Tensor:
+        """Vision states (B, 257, vision width) -> Q-Former query states (B, 32, hidden)."""
+        queries = self.module.query_tokens.expand(len(image_states), -1, -1)
         mask = torch.ones(image_states.shape[:-1], dtype=torch.long, device=self.device)
         return self.module.qformer(
             query_embeds=queries, encoder_hidden_states=image_states, encoder_attention_mask=mask
         ).last_hidden_state
 
     def encode_clips(self, frames: np.ndarray) -> np.ndarray:
-        return self.query_outputs(frames[:, 0])[:, 0].float().cpu().numpy()
+        states = self.query_states(self.vision_states(frames[:, 0]))
+        return states[:, 0].float().cpu().numpy()
 
-    @torch.inference_mode()
     def image_embeddings(self, frames: np.ndarray) -> np.ndarray:
         """(B, H, W, 3) uint8 -> projected, normalised query embeddings (B, 32, 256)."""
-        projected = self.module.vision_projection(self.query_outputs(frames))
+        return self.embed_vision_states(self.vision_states(frames))
+
+    @torch.inference_mode()
+    def embed_vision_states(self, image_states: torch.Tensor) -> np.ndarray:
+        """`image_embeddings` from the frames' `vision_states`."""
+        projected = self.module.vision_projection(self.query_states(image_states))
         return torch.nn.functional.normalize(projected.float(), dim=-1).cpu().numpy()
 
     @torch.inference_mode()

@@ -208,14 +208,43 @@ class Captioner(Encoder):
         return torch.tensor([self.prompt] * batch, dtype=torch.long, device=self.device)
 
     @torch.inference_mode()
-    def caption(self, frames: np.ndarray) -> list[str]:
-        """(B, H, W, 3) uint8 -> B captions (stripped; may be empty)."""
+    def vision_states(self, frames: np.ndarray) -> torch.Tensor:
+        """(B, H, W, 3) uint8 -> the vision tower's last states (B, 257, vision width)."""
+        pixels = self.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
+        return self.module.vision_model(pixel_values=pixels).last_hidden_state
+
+    def caption(
+        self, frames: np.ndarray, image_states: list[torch.Tensor | None] | None = None
+    ) -> list[str]:
+        """(B, H, W, 3) uint8 -> B captions (stripped; may be empty). `image_states[i]`, when
+        given, is frame i's `vision_states` already computed (by a vision tower shared with
+        phi): its vision pass is skipped."""
         if len(frames) == 0:
             return []
-        input_ids = self.prompt_ids(len(frames))
-        output = self.module.generate(
-            pixel_values=self.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
+        known = image_states or [None] * len(frames)
+        missing = [i for i, states in enumerate(known) if states is None]
+        computed = iter(self.vision_states(frames[missing]) if missing else ())
+        states = [given if given is not None else next(computed) for given in known]
+        return self.caption_states(torch.stack(states))
+
+    @torch.inference_mode()
+    def caption_states(self, image_states: torch.Tensor) -> list[str]:
+        """Captions from vision states (B, 257, width): the Q-Former's query outputs, projected,
+        take the prompt's image-token slots, and the decoder continues after BOS (what
+        `Blip2ForConditionalGeneration.generate` does after its own vision pass)."""
+        model = self.module
+        queries = model.query_tokens.expand(len(image_states), -1, -1)
+        mask = torch.ones(image_states.shape[:-1], dtype=torch.long, device=self.device)
+        query_states = model.qformer(
+            query_embeds=queries, encoder_hidden_states=image_states, encoder_attention_mask=mask
+        ).last_hidden_state
+        input_ids = self.prompt_ids(len(image_states))
+        embeddings = model.get_input_embeddings()(input_ids)
+        image_slots = (input_ids == model.config.image_token_index).unsqueeze(-1)
+        image_inputs = model.language_projection(query_states).to(embeddings.dtype)
+        output = model.language_model.generate(
             input_ids=input_ids,
+            inputs_embeds=embeddings.masked_scatter(image_slots, image_inputs),
             attention_mask=torch.ones_like(input_ids),
             do_sample=False,
             **self.decoding.as_dict(),
@@ -225,15 +254,44 @@ class Captioner(Encoder):
         return [" ".join(text.split()) for text in texts]
 
 
-def caption_each(captioner: Captioner, frames: np.ndarray) -> list[str | Exception]:
-    """Caption a batch; when the batch fails, caption its frames one at a time so that a failure
-    costs only its own frame. Returns a caption or the error, per frame."""
+def caption_each(
+    captioner: Captioner,
+    frames: np.ndarray,
+    image_states: list[torch.Tensor | None] | None = None,
+) -> list[str | Exception]:
+    """Caption a batch (`Captioner.caption`); when the batch fails, caption its frames one at a
+    time so that a failure costs only its own frame. Returns a caption or the error, per frame."""
+    known = image_states or [None] * len(frames)
     try:
-        return list(captioner.caption(frames))
+        return list(captioner.caption(frames, known))
     except (RuntimeError, ValueError) as error:
         if len(frames) == 1:
             return [error]
-    return [caption_each(captioner, frames[i : i + 1])[0] for i in range(len(frames))]
+    return [
+        caption_each(captioner, frames[i : i + 1], known[i : i + 1])[0] for i in range(len(frames))
+    ]
+
+
+def same_vision_tower(captioner: Captioner, other: torch.nn.Module) -> bool:
+    """Whether `other` (e.g. phi's BLIP-2 vision tower) computes what the captioner's does: the
+    same class, dtype, device, configuration (the initialiser's range aside) and weights. The
+    released BLIP-2 checkpoints all keep the frozen EVA ViT-g of stage one."""
+    mine = captioner.module.vision_model
+    if type(mine) is not type(other):
+        return False
+
+    def architecture(module) -> dict:
+        return {k: v for k, v in module.config.to_dict().items() if k != "initializer_range"}
+
+    if architecture(mine) != architecture(other):
+        return False
+    ours, theirs = mine.state_dict(), other.state_dict()
+    return ours.keys() == theirs.keys() and all(
+        ours[k].dtype == theirs[k].dtype
+        and ours[k].device == theirs[k].device
+        and torch.equal(ours[k], theirs[k])
+        for k in ours
+    )
 
 
 def build_captioner(

@@ -28,11 +28,13 @@ GREY = np.array([0.299, 0.587, 0.114], np.float32)
 
 @dataclass(frozen=True)
 class Representative:
-    """The frame that interval `interval` is captioned from, and its target time (s)."""
+    """The frame that interval `interval` is captioned from, its target time (s), and the clip
+    whose frame it is (the same pixels), if any."""
 
     interval: int
     time: float
     frame: np.ndarray
+    clip: int | None = None
 
 
 @dataclass
@@ -95,7 +97,7 @@ class _Sharpest:
         if index != interval.clip_ids[-1]:
             return []
         _, chosen, best = self.best.pop(interval.index)
-        return [Representative(interval.index, self.centres[chosen], best)]
+        return [Representative(interval.index, self.centres[chosen], best, chosen)]
 
 
 def interval_frames(
@@ -119,7 +121,12 @@ def interval_frames(
         frame = clip.frames["clip"][0]
         if representative == "middle":
             middles = zip(carried.get(clip.index, []), clip.frames.get("middle", []), strict=True)
-            chosen = [Representative(i.index, i.middle, image) for i, image in middles]
+            chosen = [
+                Representative(
+                    i.index, i.middle, image, clip.index if np.array_equal(image, frame) else None
+                )
+                for i, image in middles
+            ]
         else:
             chosen = sharpest.offer(clip.index, frame)
         yield ClipFrame(clip.index, frame, chosen)

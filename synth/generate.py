@@ -6,7 +6,9 @@ Per video: probe, split into intervals, decode once (`synth.frames`), embed ever
 phi in batches; the representative frames join a caption queue shared across videos and are
 captioned in batches; a video whose intervals are all captioned is scored (its captions in one
 text batch), labelled, filtered and written as one shard with the others completed by the same
-caption batch (`synth.schema.ShardWriter`).
+caption batch (`synth.schema.ShardWriter`). When the captioner and phi have the same vision
+tower (`share_vision_tower`), a representative that is also a clip frame joins the queue with
+that frame's vision states, so the tower sees each frame once.
 
 Videos already in the output are skipped. A bad video is recorded and the run goes on; a caption
 that fails loses its row only, and its video still counts as done (a rerun does not retry it).
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from extractors.base import TextEncoder
@@ -34,9 +37,15 @@ from pipeline.index import find_videos
 from pipeline.probe import VideoInfo, probe, video_id_of
 from pipeline.store import atomic_write_json, text_feature_path
 from pipeline.store import write_text_features as store_text_features
-from synth.caption import Captioner, DecodingSettings, build_captioner, caption_each
+from synth.caption import (
+    Captioner,
+    DecodingSettings,
+    build_captioner,
+    caption_each,
+    same_vision_tower,
+)
 from synth.filters import FILTERS, MIN_WORDS, drop_reasons
-from synth.frames import REPRESENTATIVES, interval_frames
+from synth.frames import REPRESENTATIVES, ClipFrame, Representative, interval_frames
 from synth.intervals import DEFAULT_INTERVAL, Interval, check_lengths, query_id, split_intervals
 from synth.labels import LABELS, make_labels
 from synth.schema import ShardWriter, read_rows, write_jsonl
@@ -101,11 +110,26 @@ class SynthSettings:
 
 @dataclass
 class Models:
-    """The captioner, phi, and (for --text-features) the text encoders by store name."""
+    """The captioner, phi, and (for --text-features) the text encoders by store name.
+    `shared_vision`: the captioner uses phi's vision tower (`share_vision_tower`)."""
 
     captioner: Captioner
     scorer: Scorer
     text_encoders: dict[str, TextEncoder] = field(default_factory=dict)
+    shared_vision: bool = False
+
+
+def share_vision_tower(captioner: Captioner, scorer: Scorer) -> bool:
+    """Give the captioner phi's BLIP-2 vision tower when the two are the same (weights
+    compared): one copy in memory, and a representative frame that is also a clip frame goes
+    through it once instead of twice. Returns whether it is shared."""
+    if scorer.name != "blip2":
+        return False
+    tower = scorer.encoder.module.vision_model
+    if not same_vision_tower(captioner, tower):
+        return False
+    captioner.module.vision_model = tower
+    return True
 
 
 def load_models(settings: SynthSettings, text_features: bool = False) -> Models:
@@ -121,12 +145,13 @@ def load_models(settings: SynthSettings, text_features: bool = False) -> Models:
     }
     captioner = build_captioner(decoding=settings.decoding, **common)
     scorer = build_scorer(settings.similarity, **common)
+    shared = share_vision_tower(captioner, scorer)
     encoders = {}
     if text_features:
         for name in TEXT_FEATURE_ENCODERS:
             same = name == scorer.name
             encoders[name] = scorer.encoder if same else build_encoder(name, **common)
-    return Models(captioner, scorer, encoders)
+    return Models(captioner, scorer, encoders, shared)
 
 
 def model_label(provenance: dict) -> str:
@@ -168,6 +193,7 @@ class SynthReport:
     score_seconds: float = 0.0  # phi text embeddings, labels, rows
     seconds: float = 0.0
     config_hash: str = ""
+    shared_vision_tower: bool = False  # the captioner used phi's vision tower
 
     @property
     def rows_per_second(self) -> float:
@@ -199,23 +225,44 @@ class VideoJob:
 
 
 def decode_video(
-    info: VideoInfo, intervals: list[Interval], scorer: Scorer, settings: SynthSettings
-) -> tuple[np.ndarray, list]:
+    info: VideoInfo,
+    intervals: list[Interval],
+    scorer: Scorer,
+    settings: SynthSettings,
+    keep_vision_states: bool = False,
+) -> tuple[np.ndarray, list[tuple[Representative, torch.Tensor | None]]]:
     """One decoding pass: phi embeddings of every clip frame (L, Q, D), embedded in the
-    scorer's batches, and the representatives (`synth.frames.Representative`)."""
-    pending, parts, representatives = [], [], []
+    scorer's batches, and the representatives. With `keep_vision_states` (a vision tower
+    shared with the captioner), a representative that is a clip frame of the same batch comes
+    with that frame's vision states; otherwise with None."""
+    pending: list[ClipFrame] = []
+    parts, representatives = [], []
+
+    def embed() -> None:
+        frames = np.stack([clip.frame for clip in pending])
+        chosen = [r for clip in pending for r in clip.representatives]
+        if keep_vision_states:
+            states = scorer.encoder.vision_states(frames)
+            parts.append(scorer.encoder.embed_vision_states(states))
+            row = {clip.index: i for i, clip in enumerate(pending)}
+            # clone: a view would keep the whole batch's states alive in the caption queue
+            kept = [states[row[r.clip]].clone() if r.clip in row else None for r in chosen]
+        else:
+            parts.append(scorer.image_embeddings(frames))
+            kept = [None] * len(chosen)
+        representatives.extend(zip(chosen, kept, strict=True))
+        pending.clear()
+
     clips = prefetch(
         interval_frames(info, intervals, settings.clip_length, settings.representative)
     )
     total = info.num_clips(settings.clip_length)
     for clip in tqdm(clips, total=total, desc=info.video_id, leave=False):
-        pending.append(clip.frame)
-        representatives.extend(clip.representatives)
+        pending.append(clip)
         if len(pending) == scorer.batch_size:
-            parts.append(scorer.image_embeddings(np.stack(pending)))
-            pending.clear()
+            embed()
     if pending:
-        parts.append(scorer.image_embeddings(np.stack(pending)))
+        embed()
     return np.concatenate(parts), representatives
 
 
@@ -265,7 +312,7 @@ class Run:
     def __init__(self, out: Path, settings: SynthSettings, models: Models, report: SynthReport):
         self.settings, self.models, self.report = settings, models, report
         self.writer = ShardWriter(out, report.config_hash)
-        self.queue: list[tuple[VideoJob, int, np.ndarray]] = []
+        self.queue: list[tuple[VideoJob, int, np.ndarray, torch.Tensor | None]] = []
         self.jobs: list[VideoJob] = []
         self.finished_without_rows: list[str] = []
         self.meta = {
@@ -287,14 +334,16 @@ class Run:
                 self.finished_without_rows.append(info.video_id)
                 return
             started = time.perf_counter()
-            images, representatives = decode_video(info, intervals, self.models.scorer, settings)
+            images, representatives = decode_video(
+                info, intervals, self.models.scorer, settings, self.models.shared_vision
+            )
             self.report.decode_seconds += time.perf_counter() - started
         except VideoError as error:
             self.report.failures[str(path)] = error.reason
             return
-        job = VideoJob(info, intervals, images, {r.interval: r.time for r in representatives})
+        job = VideoJob(info, intervals, images, {r.interval: r.time for r, _ in representatives})
         self.jobs.append(job)
-        self.queue.extend((job, r.interval, r.frame) for r in representatives)
+        self.queue.extend((job, r.interval, r.frame, states) for r, states in representatives)
         while len(self.queue) >= self.settings.caption_batch_size:
             self.caption(self.settings.caption_batch_size)
 
@@ -302,9 +351,11 @@ class Run:
         """Caption the first `size` queued frames, then write the videos that completes."""
         batch, self.queue = self.queue[:size], self.queue[size:]
         started = time.perf_counter()
-        results = caption_each(self.models.captioner, np.stack([frame for _, _, frame in batch]))
+        frames = np.stack([frame for _, _, frame, _ in batch])
+        states = [states for _, _, _, states in batch]
+        results = caption_each(self.models.captioner, frames, states)
         self.report.caption_seconds += time.perf_counter() - started
-        for (job, index, _), result in zip(batch, results, strict=True):
+        for (job, index, _, _), result in zip(batch, results, strict=True):
             self.report.intervals += 1
             if isinstance(result, Exception):
                 job.errors[index] = f"captioning failed: {result}"
@@ -375,7 +426,11 @@ def generate(
     models = models or load_models(settings, text_features is not None)
     if text_features is not None and not models.text_encoders:
         raise ValueError("text features need the models' text encoders (load_models(..., True))")
-    report = SynthReport(videos=len(paths), config_hash=config_hash(settings, models))
+    report = SynthReport(
+        videos=len(paths),
+        config_hash=config_hash(settings, models),
+        shared_vision_tower=models.shared_vision,
+    )
     run = Run(Path(out), settings, models, report)
     progress = tqdm(paths, desc="videos", unit="video")
     for path in progress:

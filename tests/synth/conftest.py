@@ -62,7 +62,7 @@ class PaletteCaptioner:
         self.provenance = provenance or {"encoder": "palette", "size": "tiny", "weights": "random"}
         self.calls: list[int] = []
 
-    def caption(self, frames: np.ndarray) -> list[str]:
+    def caption(self, frames: np.ndarray, image_states=None) -> list[str]:
         self.calls.append(len(frames))
         colours = [colour_of(frame) for frame in frames]
         if self.fail & set(colours):

@@ -2,14 +2,17 @@
 
 import numpy as np
 import pytest
+import torch
 from transformers import Blip2Processor, BlipImageProcessor
 
+from extractors.base import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from extractors.weights import WeightsNotFoundError
 from synth.caption import (
     DecodingSettings,
     build_captioner,
     caption_each,
     full_config,
+    same_vision_tower,
     tiny_config,
     tiny_tokenizer,
 )
@@ -47,6 +50,46 @@ def test_default_decoding_gives_10_to_30_words_and_frames_change_the_caption(tin
     captions = tiny_models.captioner.caption(noise_frames(4))
     assert all(10 <= len(caption.split()) <= 30 for caption in captions), captions
     assert len(set(captions)) == 4
+
+
+def test_captions_are_what_blip2_generate_gives(tiny_models):
+    captioner = tiny_models.captioner
+    frames = noise_frames(3, seed=2)
+    prompt = captioner.prompt_ids(3)
+    with torch.inference_mode():
+        output = captioner.module.generate(
+            pixel_values=captioner.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            do_sample=False,
+            **captioner.decoding.as_dict(),
+        )
+    texts = captioner.tokenizer.batch_decode(output[:, prompt.shape[1] :], skip_special_tokens=True)
+    assert captioner.caption(frames) == [" ".join(text.split()) for text in texts]
+
+
+def test_given_vision_states_stand_in_for_their_frames(tiny_models):
+    captioner = tiny_models.captioner
+    frames = noise_frames(3, seed=3)
+    states = captioner.vision_states(frames)
+    assert states.shape == (3, 257, captioner.module.config.vision_config.hidden_size)
+    assert captioner.caption(frames, [states[0], None, states[2]]) == captioner.caption(frames)
+    # the states are used, not the frame: frame 0 with frame 1's states gets frame 1's caption
+    assert captioner.caption(frames[:1], [states[1]]) == captioner.caption(frames[1:2])
+    assert captioner.caption(frames[:1]) != captioner.caption(frames[1:2])
+
+
+def test_same_vision_tower_compares_architecture_and_weights(tiny_models):
+    captioner, scorer = tiny_models.captioner, tiny_models.scorer.encoder
+    phi_tower = scorer.module.vision_model
+    assert not same_vision_tower(captioner, phi_tower)  # tiny towers are drawn differently
+    twin = build_captioner("tiny", device="cpu")
+    twin.module.vision_model.load_state_dict(phi_tower.state_dict())
+    assert same_vision_tower(twin, phi_tower)
+    with torch.no_grad():
+        twin.module.vision_model.post_layernorm.bias[0] += 1e-3
+    assert not same_vision_tower(twin, phi_tower)
+    assert not same_vision_tower(twin, torch.nn.Linear(2, 2))
 
 
 def test_decoding_settings_bound_the_new_tokens():

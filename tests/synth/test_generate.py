@@ -1,5 +1,6 @@
 """`generate` and its commands: rows, schema, summary, outputs, filters, failures, resume."""
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -19,8 +20,9 @@ from pipeline.decode import decode_clips
 from pipeline.plans import make_plan
 from pipeline.probe import probe
 from synth import frames as synth_frames
+from synth.caption import Captioner, build_captioner
 from synth.cli import synth_generate_main
-from synth.generate import SynthSettings, generate, summary_path
+from synth.generate import Models, SynthSettings, generate, share_vision_tower, summary_path
 from synth.labels import grades
 from synth.schema import SCHEMA, OutputMismatchError, read_rows, shard_paths
 from tests.synth.conftest import TINY, PaletteCaptioner, colour_video, with_captioner
@@ -156,6 +158,47 @@ def test_each_video_is_decoded_once_and_rows_do_not_depend_on_the_batch_size(
     first, second = read_rows(tmp_path / "a"), read_rows(tmp_path / "b")
     assert first.equals(second)
     assert len(shard_paths(tmp_path / "b")) == 3  # one caption per batch: a shard per video
+
+
+@contextlib.contextmanager
+def images_seen(tower: torch.nn.Module):
+    """Counts the images `tower` encodes inside the block (a list of batch sizes)."""
+    seen = []
+    handle = tower.register_forward_hook(
+        lambda module, args, kwargs, output: seen.append(len(kwargs["pixel_values"])),
+        with_kwargs=True,
+    )
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def captioner_with_tower_of(phi) -> Captioner:
+    """A tiny captioner whose vision tower holds phi's weights, in a copy of its own."""
+    captioner = build_captioner("tiny", device="cpu")
+    captioner.module.vision_model.load_state_dict(phi.encoder.module.vision_model.state_dict())
+    return captioner
+
+
+def test_a_vision_tower_shared_with_phi_sees_each_clip_frame_once(tmp_path, tiny_models):
+    videos = bar_videos(tmp_path / "videos")  # 35 clips, 7 intervals
+    phi = tiny_models.scorer
+    phi_tower = phi.encoder.module.vision_model
+    separate = captioner_with_tower_of(phi)
+    with images_seen(phi_tower) as phi_images, images_seen(separate.module.vision_model) as own:
+        apart = generate(videos, tmp_path / "apart", TINY, models=Models(separate, phi))
+    assert (sum(phi_images), sum(own)) == (35, 7)
+
+    shared = captioner_with_tower_of(phi)
+    assert share_vision_tower(shared, phi)
+    assert shared.module.vision_model is phi_tower
+    with images_seen(phi_tower) as images:
+        models = Models(shared, phi, shared_vision=True)
+        together = generate(videos, tmp_path / "together", TINY, models=models)
+    assert sum(images) == 35  # each middle frame is a clip frame: no second pass
+    assert apart.rows == together.rows == 7
+    assert read_rows(tmp_path / "apart").equals(read_rows(tmp_path / "together"))
 
 
 def test_similarity_labels_grow_windows_and_grade_clips(tmp_path, tiny_models):
