@@ -10,7 +10,8 @@ weights), on the bundled real video:
   reference  one decode per encoder, one frame (CLIP) or one clip (SlowFast) per call, fp32.
 Prints clips/s of each, the ratios (goal >= 3x), our share of time decoding vs encoding, and
 how far our features are from fp32 ones (least cosine over the clips); then clips/s of the
-full-size BLIP-2 image path (ViT-g + Q-Former) on a few frames.
+full-size BLIP-2 image path (ViT-g + Q-Former) on a few frames; then what bounds SlowFast here:
+the time and rate of its convolutions, against a large matrix product's rate in bf16 and fp32.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from extractors.registry import build_encoder
 from extractors.run import ExtractReport, ExtractSettings, encode_video
@@ -53,6 +55,41 @@ def timed_pass(info, encoders, precision: str) -> tuple[float, dict, ExtractRepo
     started = time.perf_counter()
     features = encode_video(info, encoders, settings, report)
     return time.perf_counter() - started, features, report
+
+
+def matmul_rate(dtype: torch.dtype, size: int = 4096, repeat: int = 3) -> float:
+    """GFLOP/s of a large square matrix product: what this CPU's cores reach at best."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    torch.mm(a, b)
+    started = time.perf_counter()
+    for _ in range(repeat):
+        torch.mm(a, b)
+    return 2 * size**3 * repeat / (time.perf_counter() - started) / 1e9
+
+
+def convolution_time(encoder, frames: np.ndarray) -> tuple[float, float, float]:
+    """One `encode_clips` call: (seconds in all, seconds in the Conv3d layers, their GFLOP)."""
+    spans: list[float] = []
+    flops = 0.0
+
+    def start(module, inputs):
+        spans.append(-time.perf_counter())
+
+    def stop(module, inputs, output):
+        nonlocal flops
+        spans[-1] += time.perf_counter()
+        kernel = np.prod(module.kernel_size) * module.in_channels // module.groups
+        flops += 2 * output.numel() * kernel
+
+    convolutions = [m for m in encoder.module.modules() if isinstance(m, torch.nn.Conv3d)]
+    hooks = [m.register_forward_pre_hook(start) for m in convolutions]
+    hooks += [m.register_forward_hook(stop) for m in convolutions]
+    started = time.perf_counter()
+    encoder.encode_clips(frames)
+    total = time.perf_counter() - started
+    for hook in hooks:
+        hook.remove()
+    return total, sum(spans), flops / 1e9
 
 
 def least_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -100,6 +137,16 @@ def main() -> None:
     blip2.encode_clips(frames)
     rate = args.blip2_frames / (time.perf_counter() - started)
     print(f"  BLIP-2 image path (ViT-g + Q-Former, {dtype}): {rate:.2f} clips/s")
+
+    clip = np.random.default_rng(0).integers(0, 256, (1, 32, 224, 224, 3), np.uint8)
+    fast["slowfast"].encode_clips(clip)
+    total, convolving, gflop = convolution_time(fast["slowfast"], clip)
+    print(
+        f"  SlowFast ({dtype}): {total:.3f} s a clip, {convolving:.3f} s of it in {gflop:.0f} "
+        f"GFLOP of convolutions ({gflop / convolving:.0f} GFLOP/s)\n"
+        f"  matrix product 4096^3: bf16 {matmul_rate(torch.bfloat16):.0f} GFLOP/s, "
+        f"fp32 {matmul_rate(torch.float32):.0f} GFLOP/s"
+    )
 
 
 if __name__ == "__main__":
