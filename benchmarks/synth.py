@@ -7,6 +7,9 @@ the reference's in fp32) and the same videos (by default --copies copies of the 
 video):
   (a) `synth.generate.generate`: one decoding pass per video, phi image embeddings in batches,
       captions batched across intervals and videos, one text batch per video, Parquet shards;
+      the captioner uses phi's vision tower when the two hold the same weights (the full size:
+      same seed, as the released checkpoints share their ViT-g), so each clip frame goes
+      through ViT-g once;
   (b) the reference's loop (extract_feature/pretrain_data_generator_using_blip2.py): two
       decoding passes per video (the 0.1 fps caption frames and the 0.5 fps clip frames), one
       caption per call, then for each clip of the interval one phi call on one frame and the
