@@ -8,7 +8,7 @@ video):
   (a) `synth.generate.generate`: one decoding pass per video, phi image embeddings in batches,
       captions batched across intervals and videos, one text batch per video, Parquet shards;
       the captioner uses phi's vision tower when the two hold the same weights (the full size:
-      same seed, as the released checkpoints share their ViT-g), so each clip frame goes
+      same seed; LAVIS trained every BLIP-2 with the same EVA ViT-g frozen), so each clip frame goes
       through ViT-g once;
   (b) the reference's loop (extract_feature/pretrain_data_generator_using_blip2.py): two
       decoding passes per video (the 0.1 fps caption frames and the 0.5 fps clip frames), one
