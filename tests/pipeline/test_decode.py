@@ -1,9 +1,11 @@
 """One streaming pass serves every plan, with the frames each preset specifies."""
 
+import av
 import numpy as np
 import pytest
+from PIL import Image
 
-from pipeline.decode import decode_clips
+from pipeline.decode import RgbConverter, decode_clips
 from pipeline.plans import FrameSpec, make_plan
 from pipeline.probe import probe
 from tests.videos import id_of_frame
@@ -105,3 +107,19 @@ def test_frames_are_scaled_and_centre_cropped(make_video, bundled_video):
     (clip,) = decode_clips(info.path, [plan], info)
     assert clip.frames["slowfast"].shape == (32, 224, 224, 3)
     assert clip.frames["slowfast"].dtype == np.uint8
+
+
+def test_frames_match_a_bicubic_resize_of_the_whole_rgb_frame(bundled_video):
+    """Against PIL's bicubic resize of PyAV's full-size RGB frame, then the centre crop: a wrong
+    colour matrix, crop offset or chroma placement would move far more than these bounds."""
+    convert = RgbConverter(rotation=0)
+    with av.open(str(bundled_video)) as container:
+        frames = [
+            frame for index, frame in enumerate(container.decode(video=0)) if index % 150 == 0
+        ]
+    for frame in frames:
+        whole = Image.fromarray(frame.to_ndarray(format="rgb24"))  # 1280x720
+        expected = np.asarray(whole.resize((398, 224), Image.BICUBIC))[:, 87:311]
+        difference = np.abs(convert(frame, FrameSpec()).astype(int) - expected)
+        assert difference.mean() < 2.0
+        assert np.percentile(difference, 99) <= 12
