@@ -27,6 +27,7 @@ from transformers import (
 from extractors.base import (
     OPENAI_CLIP_MEAN,
     OPENAI_CLIP_STD,
+    Encoder,
     TextEncoder,
     TextFeatures,
     VideoEncoder,
@@ -114,6 +115,25 @@ def character_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+@torch.inference_mode()
+def vision_states(encoder: Encoder, frames: np.ndarray) -> torch.Tensor:
+    """The last states (B, 257, vision width) of a BLIP-2 encoder's vision tower for frames
+    (B, H, W, 3) uint8; for the feature extractor and the captioner alike."""
+    pixels = encoder.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
+    return encoder.module.vision_model(pixel_values=pixels).last_hidden_state
+
+
+@torch.inference_mode()
+def query_states(model: torch.nn.Module, image_states: torch.Tensor) -> torch.Tensor:
+    """A BLIP-2 model's Q-Former over vision states (B, 257, width): query states (B, 32,
+    hidden); for the retrieval and the generation model alike."""
+    queries = model.query_tokens.expand(len(image_states), -1, -1)
+    mask = torch.ones(image_states.shape[:-1], dtype=torch.long, device=image_states.device)
+    return model.qformer(
+        query_embeds=queries, encoder_hidden_states=image_states, encoder_attention_mask=mask
+    ).last_hidden_state
+
+
 class Blip2Encoder(VideoEncoder, TextEncoder):
     name = "blip2"
     plan_kind = "image"
@@ -124,20 +144,13 @@ class Blip2Encoder(VideoEncoder, TextEncoder):
         self.tokenizer = tokenizer
         self.dim = self.text_dim = model.config.qformer_config.hidden_size
 
-    @torch.inference_mode()
     def vision_states(self, frames: np.ndarray) -> torch.Tensor:
         """frames (B, H, W, 3) uint8 -> the vision tower's last states (B, 257, vision width)."""
-        pixels = self.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
-        return self.module.vision_model(pixel_values=pixels).last_hidden_state
+        return vision_states(self, frames)
 
-    @torch.inference_mode()
     def query_states(self, image_states: torch.Tensor) -> torch.Tensor:
         """Vision states (B, 257, vision width) -> Q-Former query states (B, 32, hidden)."""
-        queries = self.module.query_tokens.expand(len(image_states), -1, -1)
-        mask = torch.ones(image_states.shape[:-1], dtype=torch.long, device=self.device)
-        return self.module.qformer(
-            query_embeds=queries, encoder_hidden_states=image_states, encoder_attention_mask=mask
-        ).last_hidden_state
+        return query_states(self.module, image_states)
 
     def encode_clips(self, frames: np.ndarray) -> np.ndarray:
         states = self.query_states(self.vision_states(frames[:, 0]))

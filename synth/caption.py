@@ -33,7 +33,7 @@ from transformers import (
 
 from extractors import blip2 as blip2_features
 from extractors import weights as weight_files
-from extractors.base import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, Encoder
+from extractors.base import Encoder
 from extractors.registry import SIZES, dtype_name, resolve_device, resolve_dtype
 
 TINY_INIT_STD = 0.5
@@ -207,11 +207,9 @@ class Captioner(Encoder):
         """(batch, num_query_tokens + 1): the image tokens, then BOS."""
         return torch.tensor([self.prompt] * batch, dtype=torch.long, device=self.device)
 
-    @torch.inference_mode()
     def vision_states(self, frames: np.ndarray) -> torch.Tensor:
         """(B, H, W, 3) uint8 -> the vision tower's last states (B, 257, vision width)."""
-        pixels = self.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
-        return self.module.vision_model(pixel_values=pixels).last_hidden_state
+        return blip2_features.vision_states(self, frames)
 
     def caption(
         self, frames: np.ndarray, image_states: list[torch.Tensor | None] | None = None
@@ -233,11 +231,7 @@ class Captioner(Encoder):
         take the prompt's image-token slots, and the decoder continues after BOS (what
         `Blip2ForConditionalGeneration.generate` does after its own vision pass)."""
         model = self.module
-        queries = model.query_tokens.expand(len(image_states), -1, -1)
-        mask = torch.ones(image_states.shape[:-1], dtype=torch.long, device=self.device)
-        query_states = model.qformer(
-            query_embeds=queries, encoder_hidden_states=image_states, encoder_attention_mask=mask
-        ).last_hidden_state
+        query_states = blip2_features.query_states(model, image_states)
         input_ids = self.prompt_ids(len(image_states))
         embeddings = model.get_input_embeddings()(input_ids)
         image_slots = (input_ids == model.config.image_token_index).unsqueeze(-1)
