@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from timing import interleaved
 
 from pipeline.decode import decode_clips
 from pipeline.plans import make_plan
@@ -57,23 +57,11 @@ def consume(path: Path, plans, info) -> int:
     return sum(1 for _ in decode_clips(path, plans, info))
 
 
-def best_interleaved(functions: dict, repeat: int) -> dict[str, float]:
-    """Best time of each function over `repeat` rounds, each round running all of them, so
-    that drift in the machine's speed hits every side alike."""
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeat):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(values) for name, values in times.items()}
-
-
 def measure(path: Path, repeat: int) -> None:
     info = probe(path)
     clip, slowfast = make_plan("image", info, name="clip"), make_plan("slowfast", info)
     blip2 = make_plan("image", info, name="blip2")
-    timings = best_interleaved(
+    seconds, _ = interleaved(
         {
             "bare": lambda: bare_decode(path),
             "single": lambda: consume(path, [clip, slowfast, blip2], info),
@@ -83,7 +71,7 @@ def measure(path: Path, repeat: int) -> None:
         },
         repeat,
     )
-    bare, single, per_plan = timings["bare"], timings["single"], timings["per_plan"]
+    bare, single, per_plan = (min(seconds[name]) for name in ("bare", "single", "per_plan"))
     print(
         f"{path.name}: {info.num_frames} frames {info.width}x{info.height}, "
         f"{info.num_clips()} clips\n"

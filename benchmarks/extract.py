@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import interleaved
 
 from extractors.registry import build_encoder
 from extractors.run import ExtractReport, ExtractSettings, encode_video
@@ -47,14 +48,12 @@ def encoders_at(precision: str) -> dict:
     }
 
 
-def timed_pass(info, encoders, precision: str) -> tuple[float, dict, ExtractReport]:
+def timed_pass(info, encoders, precision: str) -> tuple[dict, ExtractReport]:
     settings = ExtractSettings(
         encoders=tuple(encoders), random_weights=True, device="cpu", precision=precision
     )
     report = ExtractReport()
-    started = time.perf_counter()
-    features = encode_video(info, encoders, settings, report)
-    return time.perf_counter() - started, features, report
+    return encode_video(info, encoders, settings, report), report
 
 
 def matmul_rate(dtype: torch.dtype, size: int = 4096, repeat: int = 3) -> float:
@@ -100,22 +99,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=BUNDLED)
     parser.add_argument("--blip2-frames", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=2, help="best of this many runs each")
+    parser.add_argument("--repeat", type=int, default=2, help="best of this many rounds")
     args = parser.parse_args()
     info = probe(args.video)
     clips = info.num_clips()
     exact = encoders_at("fp32")
     fast = encoders_at("auto")
     dtype = fast["clip"].provenance["dtype"]
-    ours = ours_fp32 = theirs = float("inf")
-    for _ in range(args.repeat):  # interleaved, best of each: the machine's drift hits all
-        seconds, features, report = timed_pass(info, fast, "auto")
-        ours = min(ours, seconds)
-        seconds, exact_features, _ = timed_pass(info, exact, "fp32")
-        ours_fp32 = min(ours_fp32, seconds)
-        started = time.perf_counter()
-        reference_way(info, exact)
-        theirs = min(theirs, time.perf_counter() - started)
+    seconds, results = interleaved(
+        {
+            "ours": lambda: timed_pass(info, fast, "auto"),
+            "ours_fp32": lambda: timed_pass(info, exact, "fp32"),
+            "reference": lambda: reference_way(info, exact),
+        },
+        args.repeat,
+    )
+    ours, ours_fp32, theirs = (min(seconds[name]) for name in ("ours", "ours_fp32", "reference"))
+    features, report = results["ours"]
+    exact_features, _ = results["ours_fp32"]
 
     print(f"{info.video_id}: {clips} clips, CLIP + SlowFast full size, random weights, CPU")
     print(f"  ours ({dtype}, one decode, batched): {clips / ours:6.2f} clips/s")

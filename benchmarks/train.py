@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import interleaved
 
 from model.checkpoints import build_model
 from model.config import load_config
@@ -66,17 +66,11 @@ def make_batch(seed: int = 0):
 
 
 def time_steps(steps: dict, count: int) -> dict[str, float]:
-    """Median seconds per step of each, the steps interleaved (a, b, a, b, ...) so that a
-    change in the machine's speed during the run touches both alike; one warm-up step each."""
+    """Median seconds per step of each, the steps interleaved; one warm-up step each."""
     for step in steps.values():
         step()
-    times = {name: [] for name in steps}
-    for _ in range(count):
-        for name, step in steps.items():
-            started = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - started)
-    return {name: float(np.median(values)) for name, values in times.items()}
+    seconds, _ = interleaved(steps, count)
+    return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
 def train_step(model, compute_loss, inputs, optimizer):
@@ -163,25 +157,19 @@ def main() -> None:
 
         theirs, criterion = reference_model(args.reference, config)
         ours.load_state_dict(convert_state_dict(theirs.state_dict()))
-        ours.eval(), theirs.eval()  # dropout off: the step-0 losses must agree
-        with torch.no_grad():
-            our_value = float(our_loss(ours(**inputs)))
-            losses = criterion(theirs(**inputs), reference_targets, epoch_i=0)
-            their_value = float(
-                sum(
-                    losses[k] * criterion.weight_dict[k]
-                    for k in losses
-                    if k in criterion.weight_dict
-                )
-            )
-        print(f"step-0 loss: ours {our_value:.6f}, reference {their_value:.6f}")
-        ours.train(), theirs.train()
 
         def their_loss(outputs):
             losses = criterion(outputs, reference_targets, epoch_i=0)
             return sum(
                 losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict
             )
+
+        ours.eval(), theirs.eval()  # dropout off: the step-0 losses must agree
+        with torch.no_grad():
+            our_value = float(our_loss(ours(**inputs)))
+            their_value = float(their_loss(theirs(**inputs)))
+        print(f"step-0 loss: ours {our_value:.6f}, reference {their_value:.6f}")
+        ours.train(), theirs.train()
 
     steps = {"ours": train_step(ours, our_loss, inputs, make_optimizer(ours, config.optim))}
     if args.reference is not None:

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     train.add_argument(
         "--mixed-precision",
         default="auto",
-        choices=("auto", "off", "bf16"),
+        choices=("auto", "off", "bf16"),  # model.train.MIXED_PRECISION; no torch import at start
         help="bf16 autocast: auto = on a GPU only",
     )
     train.set_defaults(handler=run_train)
