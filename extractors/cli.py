@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from extractors.weights import SOURCES
+
     extract = subparsers.add_parser(
         "extract",
         help="extract CLIP / SlowFast / BLIP-2 features in the QVHighlights layout",
@@ -27,12 +29,23 @@ def register(subparsers) -> None:
         "--random-weights", action="store_true", help="full-size random weights (benchmarks)"
     )
     extract.add_argument("--seed", type=int, default=0)
+    extract.add_argument(
+        "--verify-weights",
+        action="store_true",
+        help="hash every weight file against its recorded checksum (by default only their sizes "
+        "and modification times are compared)",
+    )
+    extract.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="extract every video again, also into a folder made with other settings",
+    )
     extract.set_defaults(handler=run_extract)
 
     weights = subparsers.add_parser("weights", help="download encoder weights (needs internet)")
     actions = weights.add_subparsers(dest="action", required=True)
     fetch = actions.add_parser("fetch", help="download weights and record their checksum")
-    fetch.add_argument("name", choices=("clip", "slowfast", "blip2", "blip2-captioner"))
+    fetch.add_argument("name", choices=tuple(SOURCES))
     fetch.add_argument("--to", type=Path, default=Path.home() / ".cache/videolights/weights")
     fetch.set_defaults(handler=run_fetch)
 
@@ -74,8 +87,9 @@ def run_extract(args: argparse.Namespace) -> int:
             weights=args.weights,
             random_weights=args.random_weights,
             seed=args.seed,
+            verify_weights=args.verify_weights,
         )
-        report = extract(args.videos, args.out, settings, args.queries)
+        report = extract(args.videos, args.out, settings, args.queries, args.overwrite)
     except usage_errors() as error:
         print(f"videolights extract: {error}", file=sys.stderr)
         return 2

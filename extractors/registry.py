@@ -57,6 +57,11 @@ def resolve_dtype(precision: str, device: torch.device) -> torch.dtype:
     return torch.bfloat16 if device.type == "cpu" and cpu_has_native_bf16() else torch.float32
 
 
+def uses_random_weights(size: str, weights, random_weights: bool) -> bool:
+    """Random weights only when asked: `random_weights`, or the tiny size without weights."""
+    return random_weights or (size == "tiny" and weights is None)
+
+
 def _load_module(name: str, module: torch.nn.Module, path: Path) -> None:
     if name == "slowfast" and path.suffix == ".pkl":
         from extractors.slowfast_caffe2 import caffe2_state_dict, load_caffe2_blobs
@@ -95,22 +100,25 @@ def build_encoder(
     random_weights: bool = False,
     seed: int = 0,
     precision: str = "auto",
+    verify_weights: bool = False,
 ) -> Encoder:
-    """An encoder ready for inference. Raises WeightsNotFoundError when real weights are
-    needed and missing."""
+    """An encoder ready for inference. Real weights (`weights.choose`) are checked against
+    their recorded checksum (sizes and times, or every byte with `verify_weights`). Raises
+    WeightsNotFoundError when real weights are needed and missing, WeightsChecksumError when
+    they changed."""
     if name not in ENCODERS:
         raise ValueError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose from {', '.join(SIZES)}")
     torch_device = resolve_device(device)
     dtype = resolve_dtype(precision, torch_device)
-    use_random = random_weights or (size == "tiny" and weights is None)
-    path = None if use_random else weight_files.resolve(name, weights)
     provenance = {"encoder": name, "size": size, "dtype": dtype_name(dtype)}
-    if use_random:
+    if uses_random_weights(size, weights, random_weights):
         provenance.update(weights="random", seed=seed)
+        path = None
     else:
-        provenance.update(weights=str(path), sha256=weight_files.verify(path))
+        provenance.update(weight_files.identify(name, weights, verify_weights))
+        path = Path(provenance["weights"])
     torch.manual_seed(seed)
 
     if name == "blip2":

@@ -4,7 +4,8 @@
 
 Outputs follow `pipeline.store`'s layout; `{out}/manifest.parquet` records every video's status
 and `{out}/provenance/{run}.json` the settings, weights and versions of each run. A rerun skips
-videos whose features all exist and load; a bad video is recorded and the run goes on.
+videos whose features all exist and load; a bad video is recorded and the run goes on. The folder
+is bound to the settings that made its features (`extractors.feature_folder`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from extractors.base import TextEncoder, VideoEncoder
+from extractors.feature_folder import bind as bind_feature_folder
 from extractors.registry import ENCODERS, PRECISIONS, build_encoder
 from pipeline.decode import decode_clips, prefetch
 from pipeline.errors import VideoError
@@ -64,6 +66,7 @@ class ExtractSettings:
     weights: Path | None = None
     random_weights: bool = False
     seed: int = 0
+    verify_weights: bool = False  # hash every weight file, not only compare sizes and times
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -104,6 +107,7 @@ def load_encoders(settings: ExtractSettings) -> dict[str, VideoEncoder]:
             settings.random_weights,
             settings.seed,
             settings.precision,
+            settings.verify_weights,
         )
         for name in settings.encoders
     }
@@ -162,13 +166,14 @@ def encode_video(info: VideoInfo, encoders: dict[str, VideoEncoder], settings, r
     return {name: np.concatenate(parts) for name, parts in rows.items()}
 
 
-def extract_video(path: Path, out: Path, encoders, settings, report) -> dict:
-    """Extract one video unless done; returns its manifest row (never raises VideoError)."""
+def extract_video(path: Path, out: Path, encoders, settings, report, overwrite=False) -> dict:
+    """Extract one video unless done (or `overwrite`); returns its manifest row (never raises
+    VideoError)."""
     row, info = probe_row(path, settings.clip_length)
     if info is None:
         report.failures[str(path)] = row["error"]
         return row
-    if features_done(out, row["video_id"], encoders):
+    if not overwrite and features_done(out, row["video_id"], encoders):
         report.skipped += 1
         return row
     try:
@@ -195,13 +200,16 @@ def read_queries(path: Path) -> list[dict]:
     return queries
 
 
-def extract_text(queries: list[dict], out: Path, encoders: dict, batch_size: int = 64) -> int:
-    """Token-level text features of every query not yet written; returns how many were."""
+def extract_text(
+    queries: list[dict], out: Path, encoders: dict, batch_size: int = 64, overwrite=False
+) -> int:
+    """Token-level text features of every query not yet written (every query when
+    `overwrite`); returns how many were written."""
     written = 0
     for name, encoder in encoders.items():
         if not isinstance(encoder, TextEncoder):
             continue
-        todo = [q for q in queries if not _text_done(out, name, q["qid"])]
+        todo = [q for q in queries if overwrite or not _text_done(out, name, q["qid"])]
         for start in tqdm(range(0, len(todo), batch_size), desc=f"{name} text", leave=False):
             batch = todo[start : start + batch_size]
             for query, features in zip(
@@ -231,21 +239,28 @@ def versions() -> dict[str, str]:
 
 
 def extract(
-    videos: Path, out: Path, settings: ExtractSettings, queries: Path | None = None
+    videos: Path,
+    out: Path,
+    settings: ExtractSettings,
+    queries: Path | None = None,
+    overwrite: bool = False,
 ) -> ExtractReport:
-    """Extract features of every video under `videos` (and of `queries`) into `out`."""
+    """Extract features of every video under `videos` (and of `queries`) into `out`. Raises
+    FeatureFolderMismatch when `out` holds features made with other settings, unless
+    `overwrite`, which extracts everything again."""
     started = time.perf_counter()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     paths = find_videos(videos)
     query_rows = read_queries(queries) if queries else []
     encoders = load_encoders(settings)
+    bind_feature_folder(out, settings, overwrite)
     report = ExtractReport(videos=len(paths))
     rows = [
-        extract_video(path, out, encoders, settings, report)
+        extract_video(path, out, encoders, settings, report, overwrite)
         for path in tqdm(paths, desc="videos", unit="video")
     ]
     write_manifest(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), out / "manifest.parquet")
-    report.text_files = extract_text(query_rows, out, encoders)
+    report.text_files = extract_text(query_rows, out, encoders, overwrite=overwrite)
     report.seconds = time.perf_counter() - started
     atomic_write_json(
         out / "provenance" / f"{run_id}.json",

@@ -30,6 +30,8 @@ from prefect.futures import as_completed
 from pydantic import BaseModel
 
 from extractors import weights as weight_files
+from extractors.feature_folder import bind as bind_feature_folder
+from extractors.registry import uses_random_weights
 from extractors.run import (
     ExtractReport,
     ExtractSettings,
@@ -72,21 +74,25 @@ class ShardResult:
 
 
 @task(cache_policy=NO_CACHE, **RETRY_OPTIONS)
-def extract_shard(paths: list[Path], out: Path, settings: ExtractSettings) -> ShardResult:
+def extract_shard(
+    paths: list[Path], out: Path, settings: ExtractSettings, overwrite: bool = False
+) -> ShardResult:
     """Extract the videos of one shard; a rerun after a transient failure skips the videos
-    already written."""
+    already written (unless `overwrite`)."""
     encoders = encoders_for(settings)
     report = ExtractReport(videos=len(paths))
-    rows = [extract_video(path, out, encoders, settings, report) for path in paths]
+    rows = [extract_video(path, out, encoders, settings, report, overwrite) for path in paths]
     provenance = {name: encoder.provenance for name, encoder in encoders.items()}
     return ShardResult(rows, report, provenance)
 
 
 @task(cache_policy=NO_CACHE, **RETRY_OPTIONS)
-def extract_text_features(rows: list[dict], out: Path, settings: ExtractSettings) -> int:
-    """Token-level features of queries ({"qid", "query"} rows) not yet written; returns how
-    many files were written."""
-    return extract_text(rows, out, encoders_for(settings))
+def extract_text_features(
+    rows: list[dict], out: Path, settings: ExtractSettings, overwrite: bool = False
+) -> int:
+    """Token-level features of queries ({"qid", "query"} rows) not yet written (all of them
+    when `overwrite`); returns how many files were written."""
+    return extract_text(rows, out, encoders_for(settings), overwrite=overwrite)
 
 
 class ExtractRun(BaseModel):
@@ -120,7 +126,7 @@ def extract_settings(encoders, model_size, device, weights, **others) -> Extract
 
 def check_weights(settings: ExtractSettings) -> None:
     """Fail before any work when real weights are needed and missing (a usage error)."""
-    if (settings.model_size == "tiny" and settings.weights is None) or settings.random_weights:
+    if uses_random_weights(settings.model_size, settings.weights, settings.random_weights):
         return
     for name in settings.encoders:
         weight_files.resolve(name, settings.weights)
@@ -148,13 +154,15 @@ def merge(results: list[ShardResult]) -> ExtractReport:
     return total
 
 
-def run_shards(shards: list[list[Path]], out: Path, settings: ExtractSettings) -> tuple:
+def run_shards(
+    shards: list[list[Path]], out: Path, settings: ExtractSettings, overwrite: bool = False
+) -> tuple:
     """Submit every shard; collect results as they finish, updating the progress artifact.
     A shard that fails for good does not stop the others; the run raises after recording."""
     progress = create_progress_artifact(
         0.0 if shards else 100.0, description=f"extract: {len(shards)} shards"
     )
-    futures = [extract_shard.submit(shard, out, settings) for shard in shards]
+    futures = [extract_shard.submit(shard, out, settings, overwrite) for shard in shards]
     results, errors = [], []
     for done, future in enumerate(as_completed(futures), start=1):
         try:
@@ -217,10 +225,14 @@ def extract(
     clip_length: PositiveFloat = 2.0,
     shard_size: PositiveInt = 4,
     seed: int = 0,
+    overwrite: bool = False,
+    verify_weights: bool = False,
 ) -> ExtractRun:
     """Decode each video of `videos` (a folder, a video, or a manifest .parquet) once and
     write per-clip features of every encoder, and token features of the `queries` files
-    (QVHighlights-style JSONL), in the released QVHighlights layout."""
+    (QVHighlights-style JSONL), in the released QVHighlights layout. `out` is bound to the
+    settings that made its features: other settings fail before any work, unless `overwrite`
+    (which extracts everything again). `verify_weights` hashes every weight file."""
     started = time.perf_counter()
     settings = extract_settings(
         encoders,
@@ -231,12 +243,16 @@ def extract(
         preset=preset,
         clip_length=clip_length,
         seed=seed,
+        verify_weights=verify_weights,
     )
     check_weights(settings)
+    bind_feature_folder(out, settings, overwrite)
     paths = video_paths(videos)
     query_rows = list({row["qid"]: row for path in queries for row in read_queries(path)}.values())
-    text = extract_text_features.submit(query_rows, out, settings) if query_rows else None
-    results, errors = run_shards(shards_of(paths, shard_size), out, settings)
+    text = (
+        extract_text_features.submit(query_rows, out, settings, overwrite) if query_rows else None
+    )
+    results, errors = run_shards(shards_of(paths, shard_size), out, settings, overwrite)
     rows = pa.Table.from_pylist([row for r in results for row in r.rows], schema=MANIFEST_SCHEMA)
     manifest = write_manifest(rows, out / "manifest.parquet")
     report = merge(results)

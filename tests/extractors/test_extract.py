@@ -177,3 +177,71 @@ def test_unknown_encoder_exits_2(videos, tmp_path, capsys):
     )
     assert status == 2
     assert "encoders must be among" in capsys.readouterr().err
+
+
+def extract_command(videos, out, *options):
+    return ["extract", "--videos", str(videos), "--out", str(out), "--encoders", "clip"] + [
+        "--model-size",
+        "tiny",
+        "--device",
+        "cpu",
+        *options,
+    ]
+
+
+@pytest.fixture
+def short_video(tmp_path, make_video):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.move(make_video("short.mp4", 75, fps=25, width=320, height=240), folder / "short.mp4")
+    return folder
+
+
+def test_extract_into_a_folder_made_with_other_settings_exits_2_naming_them(
+    short_video, tmp_path, capsys
+):
+    out = tmp_path / "features"
+    assert main(extract_command(short_video, out, "--precision", "fp32")) == 0
+    made = (out / "clip_features" / "short.npz").read_bytes()
+    capsys.readouterr()
+
+    other = extract_command(short_video, out, "--precision", "bf16", "--preset", "qvhighlights")
+    assert main(other) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error  # one message
+    assert "clip: " in error
+    assert "dtype float32 in the folder, bfloat16 now" in error
+    assert "preset default in the folder, qvhighlights now" in error
+    assert "--overwrite" in error
+    assert (out / "clip_features" / "short.npz").read_bytes() == made
+    # the same settings again: the folder is accepted and the video skipped
+    assert main(extract_command(short_video, out, "--precision", "fp32")) == 0
+    assert "1 already done" in capsys.readouterr().out
+
+
+def test_overwrite_extracts_again_with_the_new_settings(short_video, tmp_path, capsys):
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"qid": 3, "query": "a bird"}\n')
+    out, fresh = tmp_path / "features", tmp_path / "fresh"
+    assert main(extract_command(short_video, out, "--queries", str(queries))) == 0
+    seed0 = arrays(out)["clip_features/short.npz"]["features"]
+    assert main(extract_command(short_video, out, "--seed", "1")) == 2
+    assert "weights random, seed 0 in the folder, random, seed 1 now" in capsys.readouterr().err
+
+    command = extract_command(short_video, out, "--seed", "1", "--queries", str(queries))
+    assert main([*command, "--overwrite"]) == 0
+    assert "1 extracted" in capsys.readouterr().out
+    assert main(extract_command(short_video, fresh, "--seed", "1", "--queries", str(queries))) == 0
+    overwritten, expected = arrays(out), arrays(fresh)
+    assert (
+        overwritten.keys()
+        == expected.keys()
+        == {
+            "clip_features/short.npz",
+            "clip_text_features/qid3.npz",
+        }
+    )
+    for name, keys in expected.items():
+        for key, array in keys.items():
+            assert np.array_equal(overwritten[name][key], array), (name, key)
+    assert not np.array_equal(seed0, expected["clip_features/short.npz"]["features"])

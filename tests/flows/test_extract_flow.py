@@ -136,3 +136,21 @@ def test_a_manifest_names_the_videos(prefect_api, videos, tmp_path):
     listed = write_manifest(build_manifest(find_videos(videos)), tmp_path / "manifest.parquet")
     result = extract(videos=listed, out=tmp_path / "f", encoders=("clip",), **TINY)
     assert (result.videos, result.extracted, result.clips) == (2, 2, 4)
+
+
+@pytest.mark.timeout(180)
+def test_other_settings_fail_before_any_work_unless_overwrite(prefect_api, videos, tmp_path):
+    from extractors.feature_folder import FeatureFolderMismatch
+
+    (videos / "bunny.webm").unlink()
+    out = tmp_path / "f"
+    first = extract(videos=videos, out=out, encoders=("clip",), **TINY)
+    made = features(out)
+    with pytest.raises(FeatureFolderMismatch, match="seed 0 in the folder, random, seed 1 now"):
+        extract(videos=videos, out=out, encoders=("clip",), **(TINY | {"seed": 1}))
+    assert all(np.array_equal(features(out)[name], made[name]) for name in made)
+    again = extract(
+        videos=videos, out=out, encoders=("clip",), overwrite=True, **TINY | {"seed": 1}
+    )
+    assert again.extracted == first.extracted == 2
+    assert all(not np.array_equal(features(out)[name], made[name]) for name in made)
