@@ -124,8 +124,11 @@ def features_done(out: Path, vid: str, encoders: dict[str, VideoEncoder]) -> boo
     return True
 
 
-def encode_video(info: VideoInfo, encoders: dict[str, VideoEncoder], settings, report) -> dict:
-    """Decode once and run every encoder in batches: name -> (L, D) features."""
+def encode_video(
+    info: VideoInfo, encoders: dict[str, VideoEncoder], settings, report, on_clip=None
+) -> dict:
+    """Decode once and run every encoder in batches: name -> (L, D) features. `on_clip()`, if
+    given, is called as each clip is decoded (progress for a caller that shows it)."""
     plans = {}
     for encoder in encoders.values():
         key = (encoder.plan_kind, encoder.spec)
@@ -158,6 +161,8 @@ def encode_video(info: VideoInfo, encoders: dict[str, VideoEncoder], settings, r
             if len(pending[name]) == encoder.batch_size:
                 flush(name)
         progress.update()
+        if on_clip is not None:
+            on_clip()
         started = time.perf_counter()
     progress.close()
     for name in encoders:

@@ -19,6 +19,7 @@ STAGE_CLIS = (
     "model.eval.cli",
     "model.cli",
     "flows.commands",
+    "browse.cli",
 )
 
 

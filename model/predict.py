@@ -108,7 +108,7 @@ class VideoQuerySettings:
     checkpoint: Path
     video: Path
     queries: tuple[str, ...]
-    out: Path
+    out: Path | None = None  # where predict_video writes
     features: Path | None = None  # precomputed video features: {features}/{folder}/{vid}.npz
     model_size: str = "full"
     weights: Path | None = None
@@ -132,8 +132,11 @@ def _encoders(names, settings: VideoQuerySettings, table: dict[str, str]) -> lis
     ]
 
 
-def video_features(settings: VideoQuerySettings, config) -> tuple[list[np.ndarray], float]:
-    """Per-type video features in the config's order, and the video's duration."""
+def video_features(
+    settings: VideoQuerySettings, config, on_clip=None
+) -> tuple[list[np.ndarray], float]:
+    """Per-type video features in the config's order, and the video's duration. `on_clip()`
+    is called after each clip is decoded when the features are extracted."""
     from pipeline.probe import probe
     from pipeline.store import load_video_features
 
@@ -159,7 +162,7 @@ def video_features(settings: VideoQuerySettings, config) -> tuple[list[np.ndarra
         clip_length=config.data.clip_length,
         model_size=settings.model_size,
     )
-    features = encode_video(info, encoders, extract, ExtractReport())
+    features = encode_video(info, encoders, extract, ExtractReport(), on_clip)
     # Rounded as the stored features the model was trained on are (float16).
     arrays = [
         features[name].astype(np.float16).astype(np.float32) for name in config.video_features
@@ -167,9 +170,9 @@ def video_features(settings: VideoQuerySettings, config) -> tuple[list[np.ndarra
     return arrays, info.duration
 
 
-def predict_video(settings: VideoQuerySettings) -> list[dict]:
-    """Submission-format predictions for every query; writes them as JSONL and one PNG per
-    query (saliency curve, top moments shaded) into settings.out."""
+def predict_queries(settings: VideoQuerySettings) -> tuple[list[dict], float]:
+    """Submission-format predictions for every query, and the model's clip length (nothing is
+    written)."""
     model, config, device = load_model(Path(settings.checkpoint), settings.device)
     videos, duration = video_features(settings, config)
     text_encoders = _encoders(config.text_features, settings, TEXT_ENCODERS)
@@ -179,11 +182,20 @@ def predict_video(settings: VideoQuerySettings) -> list[dict]:
         video, text = assemble_inputs(videos, [f[index].tokens for f in per_encoder], config.data)
         row = {"qid": index, "query": query, "vid": Path(settings.video).stem, "duration": duration}
         samples.append(Sample(index, row["vid"], duration, video, text, row))
-    predictions = predict_batch(model, collate_inputs(samples), device, config.data.clip_length)
+    clip_length = config.data.clip_length
+    return predict_batch(model, collate_inputs(samples), device, clip_length), clip_length
+
+
+def predict_video(settings: VideoQuerySettings) -> list[dict]:
+    """`predict_queries`, written as JSONL and one PNG per query (saliency curve, top moments
+    shaded) into settings.out."""
+    if settings.out is None:
+        raise ValueError("predict_video writes into settings.out: give a folder")
+    predictions, clip_length = predict_queries(settings)
     out = Path(settings.out)
     write_submission(predictions, out / "predictions.jsonl")
     for prediction in predictions:
-        plot_prediction(prediction, config.data.clip_length, out / f"query{prediction['qid']}.png")
+        plot_prediction(prediction, clip_length, out / f"query{prediction['qid']}.png")
     return predictions
 
 

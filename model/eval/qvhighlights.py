@@ -161,6 +161,20 @@ def highlight_labels(ground_truth: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return labels, clip_valid
 
 
+def positive_at_levels(labels: np.ndarray) -> np.ndarray:
+    """(Q, C, 3) scores -> (Q, levels, C, 3): positive at Fair, Good, VeryGood."""
+    minimums = np.array(list(HD_LEVELS.values()))
+    return labels[:, None, :, :] >= minimums[None, :, None, None]
+
+
+def top_clip_positive(predicted, predicted_valid, positive, num_clips: int) -> np.ndarray:
+    """Whether each annotator marks each query's top predicted clip positive at each level:
+    (Q, levels, 3). Padded clips are never positive, so a top clip past the end is a miss."""
+    top_clip = np.argmax(np.where(predicted_valid, predicted, -np.inf), axis=1)
+    top_positive = positive[np.arange(len(top_clip)), :, np.minimum(top_clip, num_clips - 1)]
+    return top_positive & (top_clip < num_clips)[:, None, None]
+
+
 def evaluate_highlights(submission: list[dict], gt_by_qid: dict) -> dict:
     """HL-mAP and HL-Hit1 at Fair, Good and VeryGood: {"HL-min-Fair": {...}, ...}."""
     qids = [entry["qid"] for entry in submission]
@@ -169,21 +183,17 @@ def evaluate_highlights(submission: list[dict], gt_by_qid: dict) -> dict:
     labels, clip_valid = highlight_labels([gt_by_qid[qid] for qid in qids])
     num_queries, num_clips = clip_valid.shape
 
-    top_clip = np.argmax(np.where(predicted_valid, predicted, -np.inf), axis=1)
     # Cut or zero-pad the predictions to each video's clip count.
     scores = np.zeros((num_queries, max(num_clips, predicted.shape[1])))
     scores[:, : predicted.shape[1]] = np.where(predicted_valid, predicted, 0.0)
     scores = scores[:, :num_clips]
 
-    minimums = np.array(list(HD_LEVELS.values()))
-    positive = labels[:, None, :, :] >= minimums[None, :, None, None]  # (Q, levels, C, 3)
+    positive = positive_at_levels(labels)
     ap = ranking_ap(
         positive.transpose(0, 1, 3, 2).reshape(num_queries, -1, num_clips), scores, clip_valid
     )
-    ap = ap.reshape(num_queries, len(minimums), 3)
-    # Padded clips are never positive, so a top clip past a video's end is a miss.
-    top_positive = positive[np.arange(num_queries), :, np.minimum(top_clip, num_clips - 1)]
-    top_positive &= (top_clip < num_clips)[:, None, None]  # (Q, levels, 3)
+    ap = ap.reshape(num_queries, len(HD_LEVELS), 3)
+    top_positive = top_clip_positive(predicted, predicted_valid, positive, num_clips)
     return {
         f"HL-min-{name}": {
             "HL-mAP": percent(np.mean(ap[:, level])),
@@ -227,3 +237,29 @@ def evaluate(submission: list[dict], ground_truth: list[dict]) -> OrderedDict:
     metrics: OrderedDict = OrderedDict(brief=brief)
     metrics.update(sorted(groups.items()))
     return metrics
+
+
+def per_query(submission: list[dict], ground_truth: list[dict]) -> dict:
+    """Each query's own figures, as the metrics above count them: `R1-IoU`, the IoU of its first
+    predicted window with its best-overlapping GT window (when both have windows), and
+    `Hit1-VeryGood`, whether its top predicted clip is VeryGood for some annotator (when both
+    have saliency). {qid: {name: value}}."""
+    require_matching_qids(submission, ground_truth)
+    gt_by_qid = {row["qid"]: row for row in ground_truth}
+    figures: dict = {entry["qid"]: {} for entry in submission}
+    first = submission[0]
+    if "pred_relevant_windows" in first and "relevant_windows" in ground_truth[0]:
+        iou = recall_at_one(MomentBatch.build(submission, gt_by_qid))
+        for entry, value in zip(submission, iou, strict=True):
+            figures[entry["qid"]]["R1-IoU"] = float(value)
+    if "pred_saliency_scores" in first and "saliency_scores" in ground_truth[0]:
+        qids = list(figures)
+        predicted, valid = ragged_array(
+            qids, _require_field(submission, "pred_saliency_scores"), "pred_saliency_scores"
+        )
+        labels, clip_valid = highlight_labels([gt_by_qid[qid] for qid in qids])
+        positive = positive_at_levels(labels)
+        hits = top_clip_positive(predicted, valid, positive, clip_valid.shape[1]).max(-1)
+        for qid, hit in zip(qids, hits[:, list(HD_LEVELS).index("VeryGood")], strict=True):
+            figures[qid]["Hit1-VeryGood"] = bool(hit)
+    return figures
