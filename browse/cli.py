@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint=args.checkpoint,
             cache=args.cache,
         )
+        _check_port(args.host, args.port)
         app = _build(sources, args)
     except (SourceError, ValueError, OSError) as error:
         print(f"videolights browse: {error}", file=sys.stderr)
@@ -62,8 +63,18 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
     server = uvicorn.Server(config)
     server.run()
-    # uvicorn reports a port it could not bind in its log and returns without serving.
-    return 0 if server.started else 2
+    return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before loading anything when the address cannot be bound."""
+    import socket
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:
+        raise OSError(f"cannot listen on {host} port {port} ({error.strerror})") from None
 
 
 def _build(sources, args):
