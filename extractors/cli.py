@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.cli import add_clip_length_argument
+
 
 def register(subparsers) -> None:
     from extractors.weights import SOURCES
@@ -21,7 +23,7 @@ def register(subparsers) -> None:
     extract.add_argument("--queries", type=Path, help="QVHighlights JSONL: also text features")
     extract.add_argument("--model-size", default="full", choices=("full", "tiny"))
     extract.add_argument("--preset", default="default", choices=("default", "qvhighlights"))
-    extract.add_argument("--clip-length", type=float, default=2.0)
+    add_clip_length_argument(extract)
     extract.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     add_precision_argument(extract)
     extract.add_argument("--weights", type=Path, help="a folder (or file) holding the weights")
@@ -59,40 +61,22 @@ def add_precision_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def usage_errors() -> tuple[type[Exception], ...]:
-    """What a batch command reports as a usage error (exit 2) rather than a failed input."""
-    from extractors.weights import WeightsChecksumError, WeightsNotFoundError
-    from pipeline.index import DuplicateVideoIdError
-
-    return (
-        ValueError,
-        FileNotFoundError,
-        WeightsNotFoundError,
-        WeightsChecksumError,
-        DuplicateVideoIdError,
-    )
-
-
 def run_extract(args: argparse.Namespace) -> int:
     from extractors.run import ExtractSettings, extract
 
-    try:
-        settings = ExtractSettings(
-            encoders=tuple(name.strip() for name in args.encoders.split(",") if name.strip()),
-            model_size=args.model_size,
-            preset=args.preset,
-            clip_length=args.clip_length,
-            device=args.device,
-            precision=args.precision,
-            weights=args.weights,
-            random_weights=args.random_weights,
-            seed=args.seed,
-            verify_weights=args.verify_weights,
-        )
-        report = extract(args.videos, args.out, settings, args.queries, args.overwrite)
-    except usage_errors() as error:
-        print(f"videolights extract: {error}", file=sys.stderr)
-        return 2
+    settings = ExtractSettings(
+        encoders=tuple(name.strip() for name in args.encoders.split(",") if name.strip()),
+        model_size=args.model_size,
+        preset=args.preset,
+        clip_length=args.clip_length,
+        device=args.device,
+        precision=args.precision,
+        weights=args.weights,
+        random_weights=args.random_weights,
+        seed=args.seed,
+        verify_weights=args.verify_weights,
+    )
+    report = extract(args.videos, args.out, settings, args.queries, args.overwrite)
     print(
         f"{report.videos} videos: {report.extracted} extracted, {report.skipped} already done, "
         f"{len(report.failures)} failed; {report.clips} clips in {report.seconds:.1f} s "
@@ -106,10 +90,6 @@ def run_extract(args: argparse.Namespace) -> int:
 def run_fetch(args: argparse.Namespace) -> int:
     from extractors.weights import fetch
 
-    try:
-        path = fetch(args.name, args.to)
-    except OSError as error:
-        print(f"videolights weights fetch: {error}", file=sys.stderr)
-        return 2
+    path = fetch(args.name, args.to)
     print(f"{args.name}: {path} (checksum recorded in {path.parent / 'checksums.json'})")
     return 0

@@ -198,8 +198,15 @@ def read_queries(path: Path) -> list[dict]:
     queries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
-            row = json.loads(line)
-            if "qid" not in row or not isinstance(row.get("query"), str):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+            if (
+                not isinstance(row, dict)
+                or "qid" not in row
+                or not isinstance(row.get("query"), str)
+            ):
                 raise ValueError(f"{path}:{number}: a query needs 'qid' and a 'query' string")
             queries.append(row)
     return queries

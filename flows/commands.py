@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 from pathlib import Path
 
-from flows.params import WORK
+from flows import WORK
 
 
 def register(subparsers) -> None:
@@ -48,18 +47,12 @@ def register(subparsers) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from flows.runners import TaskRunnerChoice
 
     given = {"kind": args.task_runner, "workers": args.workers, "address": args.dask_address}
-    try:
-        values = TaskRunnerChoice.from_environment().model_dump()
-        values |= {key: value for key, value in given.items() if value is not None}
-        choice = TaskRunnerChoice.model_validate(values)
-    except ValidationError as error:
-        print(f"videolights serve: {error}", file=sys.stderr)
-        return 2
+    values = TaskRunnerChoice.from_environment().model_dump()
+    values |= {key: value for key, value in given.items() if value is not None}
+    choice = TaskRunnerChoice.model_validate(values)  # a ValidationError is a ValueError
     # The flow modules read the choice when imported: here, and in every flow-run process.
     os.environ.update(choice.environment())
     from flows.serve import PREFECT_FILE, serve

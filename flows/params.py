@@ -15,8 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from extractors.registry import PRECISIONS
-
-WORK = Path("work")
+from flows import WORK as WORK  # re-exported: the flows take their defaults from here
 
 
 def _existing(path: Path) -> Path:

@@ -7,6 +7,7 @@ Saved atomically; loaded with `torch.load(weights_only=True)`. Prediction withou
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -50,8 +51,37 @@ def save_checkpoint(path: Path, state: dict) -> Path:
     return atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 
+class CheckpointFileError(ValueError):
+    """A file that is not a checkpoint of the kind asked for; the message names it."""
+
+
+def read_torch_file(path: Path, safe_globals: Sequence[type] = ()) -> dict:
+    """A dict saved with torch.save, loaded with `weights_only=True` (and these classes)."""
+    try:
+        with torch.serialization.safe_globals(list(safe_globals)):
+            contents = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:  # torch.load fails in many ways on what it did not write
+        raise CheckpointFileError(
+            f"{path}: not a checkpoint that torch.load(weights_only=True) reads "
+            f"({type(error).__name__})"
+        ) from None
+    if not isinstance(contents, dict):
+        raise CheckpointFileError(f"{path}: not a checkpoint (holds a {type(contents).__name__})")
+    return contents
+
+
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """One of our checkpoints (`save_checkpoint`)."""
+    checkpoint = read_torch_file(path)
+    missing = [key for key in ("config", "video_dim", "text_dim", "model") if key not in checkpoint]
+    if missing:
+        raise CheckpointFileError(
+            f"{path}: not a videolights checkpoint (no {', '.join(missing)}); a checkpoint of "
+            f"the reference code is converted by `videolights import-checkpoint`"
+        )
+    return checkpoint
 
 
 def load_model(path: Path, device: str = "auto") -> tuple[VideoLights, TrainConfig, torch.device]:

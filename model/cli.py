@@ -1,14 +1,29 @@
-"""`videolights train`, `videolights predict`."""
+"""`videolights eval`, `train`, `predict` and `import-checkpoint`."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
 def register(subparsers) -> None:
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="score a submission (QVHighlights, moment-only sets, TVSum)",
+        description="Score predictions in the QVHighlights submission format.",
+    )
+    evaluate.add_argument("--submission", required=True, type=Path, help="predictions, JSONL")
+    evaluate.add_argument("--gt", required=True, type=Path, help="ground truth, JSONL")
+    evaluate.add_argument("--out", type=Path, help="also write the metrics here (JSON)")
+    evaluate.add_argument(
+        "--dataset",
+        default="auto",
+        choices=("auto", "qvhighlights", "moments", "tvsum"),  # model.eval.DATASETS
+        help="metric family; auto reads it from the ground truth's fields",
+    )
+    evaluate.set_defaults(handler=run_eval)
+
     train = subparsers.add_parser(
         "train",
         help="train VideoLights (pretrain, finetune, resume)",
@@ -83,32 +98,39 @@ def _feature_arguments(parser, required: bool = True) -> None:
     parser.add_argument("--text-feature-dirs", type=Path, nargs="+", required=required)
 
 
+def run_eval(args: argparse.Namespace) -> int:
+    from model.eval import evaluate_files
+    from pipeline.store import atomic_write_text
+
+    text = json.dumps(evaluate_files(args.submission, args.gt, args.dataset), indent=4)
+    print(text)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     from model.train import TrainSettings, train
-    from pipeline.store import FeatureFileError
 
-    try:
-        settings = TrainSettings(
-            train_annotations=args.train_annotations,
-            val_annotations=args.val_annotations,
-            video_feature_dirs=tuple(args.video_feature_dirs),
-            text_feature_dirs=tuple(args.text_feature_dirs),
-            out=args.out,
-            config=args.config,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            eval_every=args.eval_every,
-            seed=args.seed,
-            init_from=args.init_from,
-            resume=args.resume,
-            device=args.device,
-            mixed_precision=args.mixed_precision,
-        )
-        result = train(settings)
-    except (ValueError, FileNotFoundError, FeatureFileError) as error:
-        print(f"videolights train: {error}", file=sys.stderr)
-        return 2
+    settings = TrainSettings(
+        train_annotations=args.train_annotations,
+        val_annotations=args.val_annotations,
+        video_feature_dirs=tuple(args.video_feature_dirs),
+        text_feature_dirs=tuple(args.text_feature_dirs),
+        out=args.out,
+        config=args.config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        init_from=args.init_from,
+        resume=args.resume,
+        skip_missing_features=args.skip_missing_features,
+        device=args.device,
+        mixed_precision=args.mixed_precision,
+    )
+    result = train(settings)
     print(
         json.dumps(
             {
@@ -123,39 +145,26 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from extractors.weights import WeightsNotFoundError
     from model.checkpoints import default_checkpoint
-    from pipeline.errors import VideoError
-    from pipeline.store import FeatureFileError
 
-    try:
-        if args.checkpoint is None:
-            args.checkpoint = default_checkpoint()
-        if args.video is not None:
-            _predict_video(args)
-        elif args.annotations and args.video_feature_dirs and args.text_feature_dirs:
-            from model.predict import predict
+    if args.checkpoint is None:
+        args.checkpoint = default_checkpoint()
+    if args.video is not None:
+        _predict_video(args)
+    elif args.annotations and args.video_feature_dirs and args.text_feature_dirs:
+        from model.predict import predict
 
-            path = predict(
-                args.checkpoint,
-                args.annotations,
-                args.video_feature_dirs,
-                args.text_feature_dirs,
-                args.out,
-                args.device,
-            )
-            print(f"submission: {path}")
-        else:
-            raise ValueError("give --video with --query, or --annotations with feature folders")
-    except (
-        ValueError,
-        FileNotFoundError,
-        FeatureFileError,
-        WeightsNotFoundError,
-        VideoError,
-    ) as error:
-        print(f"videolights predict: {error}", file=sys.stderr)
-        return 2
+        path = predict(
+            args.checkpoint,
+            args.annotations,
+            args.video_feature_dirs,
+            args.text_feature_dirs,
+            args.out,
+            args.device,
+        )
+        print(f"submission: {path}")
+    else:
+        raise ValueError("give --video with --query, or --annotations with feature folders")
     return 0
 
 
@@ -186,14 +195,7 @@ def _predict_video(args: argparse.Namespace) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    import pickle
-
     from model.compat import import_checkpoint
 
-    try:
-        path = import_checkpoint(args.reference, args.out)
-    except (ValueError, FileNotFoundError, RuntimeError, pickle.UnpicklingError) as error:
-        print(f"videolights import-checkpoint: {error}", file=sys.stderr)
-        return 2
-    print(f"imported: {path}")
+    print(f"imported: {import_checkpoint(args.reference, args.out)}")
     return 0

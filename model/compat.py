@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoints import build_model, save_checkpoint
+from model.checkpoints import CheckpointFileError, build_model, read_torch_file, save_checkpoint
 from model.config import QVHIGHLIGHTS, DataConfig, ModelConfig
 
 # Reference prefix -> ours; applied in order, first match wins.
@@ -81,8 +81,7 @@ def model_config_from_opt(opt: argparse.Namespace) -> ModelConfig:
 
 def import_checkpoint(source: Path, target: Path) -> Path:
     """Write one of our checkpoints from a reference checkpoint; returns `target`."""
-    with torch.serialization.safe_globals([argparse.Namespace]):
-        checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    checkpoint = read_torch_file(source, safe_globals=[argparse.Namespace])
     if "model" not in checkpoint or "opt" not in checkpoint:
         raise ValueError(f"{source}: not a reference checkpoint (no 'model' and 'opt')")
     opt = checkpoint["opt"]
@@ -93,7 +92,12 @@ def import_checkpoint(source: Path, target: Path) -> Path:
         data=DataConfig(clip_length=float(getattr(opt, "clip_length", 2.0))),
     )
     model = build_model(config, opt.v_feat_dim, opt.t_feat_dim)
-    model.load_state_dict(convert_state_dict(checkpoint["model"]))
+    try:
+        model.load_state_dict(convert_state_dict(checkpoint["model"]))
+    except RuntimeError as error:  # missing, unexpected or differently sized weights
+        raise CheckpointFileError(
+            f"{source}: weights that do not fit its options: {error}"
+        ) from None
     return save_checkpoint(
         Path(target),
         {

@@ -146,7 +146,9 @@ def _merge(instance, overrides: dict):
         if key not in known:
             raise ValueError(f"unknown setting {key!r} in {type(instance).__name__}")
         current = getattr(instance, key)
-        if hasattr(current, "__dataclass_fields__") and isinstance(value, dict):
+        if hasattr(current, "__dataclass_fields__"):
+            if not isinstance(value, dict):
+                raise ValueError(f"{key!r} in {type(instance).__name__} must be a mapping")
             value = _merge(current, value)
         elif isinstance(current, tuple):
             value = tuple(value)
@@ -165,7 +167,15 @@ def load_config(name_or_file: str | Path) -> TrainConfig:
         raise ValueError(
             f"{name_or_file!r} is neither a preset ({', '.join(PRESETS)}) nor a YAML file"
         )
-    overrides = yaml.safe_load(path.read_text()) or {}
+    try:
+        overrides = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(error, "problem", None) or error
+        raise ValueError(f"{path}: not valid YAML{where} ({reason})") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {overrides!r}")
     base = PRESETS.get(overrides.pop("base", "qvhighlights"))
     if base is None:
         raise ValueError(f"{path}: unknown base preset; choose from {', '.join(PRESETS)}")

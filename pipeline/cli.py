@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pipeline.grid import DEFAULT_CLIP_LENGTH
+
 
 def register(subparsers) -> None:
     probe = subparsers.add_parser(
@@ -15,7 +17,7 @@ def register(subparsers) -> None:
     )
     probe.add_argument("videos", type=Path, help="a folder of videos, or one video")
     probe.add_argument("--out", type=Path, required=True, help="manifest path (.parquet)")
-    probe.add_argument("--clip-length", type=float, default=2.0, help="seconds per clip")
+    add_clip_length_argument(probe)
     probe.set_defaults(handler=run_probe)
 
     clips = subparsers.add_parser(
@@ -25,21 +27,34 @@ def register(subparsers) -> None:
     )
     clips.add_argument("video", type=Path)
     clips.add_argument("--preset", default="default", choices=("default", "qvhighlights"))
-    clips.add_argument("--clip-length", type=float, default=2.0, help="seconds per clip")
+    add_clip_length_argument(clips)
     clips.set_defaults(handler=run_clips)
+
+
+def positive_seconds(text: str) -> float:
+    seconds = float(text)  # a ValueError: argparse reports "invalid positive_seconds value"
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return seconds
+
+
+def add_clip_length_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clip-length",
+        type=positive_seconds,
+        default=DEFAULT_CLIP_LENGTH,
+        help="seconds per clip (default 2; 1 for Charades-STA)",
+    )
 
 
 def run_probe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipeline.index import DuplicateVideoIdError, build_manifest, find_videos, write_manifest
+    from pipeline.index import build_manifest, find_videos, write_manifest
 
-    try:
-        paths = find_videos(args.videos)
-    except (FileNotFoundError, DuplicateVideoIdError) as error:
-        print(f"videolights probe: {error}", file=sys.stderr)
-        return 2
-    table = build_manifest(paths, args.clip_length, progress=lambda p: tqdm(p, desc="probe"))
+    table = build_manifest(
+        find_videos(args.videos), args.clip_length, progress=lambda p: tqdm(p, desc="probe")
+    )
     write_manifest(table, args.out)
     failed = [row for row in table.to_pylist() if row["status"] == "failed"]
     print(f"{table.num_rows} videos, {table.num_rows - len(failed)} ok, {len(failed)} failed")
@@ -75,13 +90,7 @@ def clip_table(video: Path, preset: str = "default", clip_length: float = 2.0):
 
 
 def run_clips(args: argparse.Namespace) -> int:
-    from pipeline.errors import VideoError
-
-    try:
-        info, rows = clip_table(args.video, args.preset, args.clip_length)
-    except VideoError as error:
-        print(f"videolights clips: {error}", file=sys.stderr)
-        return 3
+    info, rows = clip_table(args.video, args.preset, args.clip_length)
     print(
         f"{info.video_id}: {info.codec} {info.width}x{info.height} {info.fps:g} fps, "
         f"{info.duration:.3f} s, {len(rows)} clips ({args.preset} preset)"

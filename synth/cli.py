@@ -8,6 +8,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from extractors.cli import add_precision_argument
+from pipeline.cli import add_clip_length_argument
+from pipeline.errors import run_command
+
 DESCRIPTION = (
     "Make the synthetic pretraining set (Algorithm 1): caption every 10 s interval of each "
     "video with BLIP-2, score the caption against each 2 s clip, write Parquet shards to OUT."
@@ -15,8 +19,6 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from extractors.cli import add_precision_argument
-
     parser.add_argument("--videos", type=Path, required=True, help="a folder of videos, or one")
     parser.add_argument("--out", type=Path, required=True, help="output folder of Parquet shards")
     parser.add_argument("--model-size", default="full", choices=("full", "tiny"))
@@ -28,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--labels", default="interval", choices=("interval", "similarity"))
     parser.add_argument("--interval", type=float, default=10.0, help="seconds per caption")
-    parser.add_argument("--clip-length", type=float, default=2.0)
+    add_clip_length_argument(parser)
     parser.add_argument("--similarity", default="blip2", choices=("blip2", "clip"), help="phi")
     parser.add_argument(
         "--representative", default="middle", choices=("middle", "sharpest"), help="frame choice"
@@ -54,33 +56,28 @@ def register(subparsers) -> None:
     synth.set_defaults(handler=run_synth)
 
 
-def run_synth(args: argparse.Namespace, prog: str = "videolights synth") -> int:
-    from extractors.cli import usage_errors
+def run_synth(args: argparse.Namespace) -> int:
     from synth.caption import DecodingSettings
     from synth.generate import SynthSettings, generate, summary_path
 
-    try:
-        settings = SynthSettings(
-            model_size=args.model_size,
-            device=args.device,
-            precision=args.precision,
-            weights=args.weights,
-            random_weights=args.random_weights,
-            labels=args.labels,
-            interval=args.interval,
-            clip_length=args.clip_length,
-            similarity=args.similarity,
-            representative=args.representative,
-            decoding=DecodingSettings(args.num_beams, args.min_tokens, args.max_tokens),
-            caption_batch_size=args.batch_size,
-            min_words=args.min_words,
-            limit=args.limit,
-            seed=args.seed,
-        )
-        report = generate(args.videos, args.out, settings, args.jsonl, args.text_features)
-    except usage_errors() as error:
-        print(f"{prog}: {error}", file=sys.stderr)
-        return 2
+    settings = SynthSettings(
+        model_size=args.model_size,
+        device=args.device,
+        precision=args.precision,
+        weights=args.weights,
+        random_weights=args.random_weights,
+        labels=args.labels,
+        interval=args.interval,
+        clip_length=args.clip_length,
+        similarity=args.similarity,
+        representative=args.representative,
+        decoding=DecodingSettings(args.num_beams, args.min_tokens, args.max_tokens),
+        caption_batch_size=args.batch_size,
+        min_words=args.min_words,
+        limit=args.limit,
+        seed=args.seed,
+    )
+    report = generate(args.videos, args.out, settings, args.jsonl, args.text_features)
     filtered = ", ".join(f"{count} {reason}" for reason, count in report.filtered.items())
     print(
         f"{report.videos} videos: {report.processed} done, {report.skipped} already done, "
@@ -101,7 +98,8 @@ def synth_generate_main(argv: list[str] | None = None) -> int:
     """The `synth-generate` console script."""
     parser = argparse.ArgumentParser(prog="synth-generate", description=DESCRIPTION)
     add_arguments(parser)
-    return run_synth(parser.parse_args(argv), prog="synth-generate")
+    parser.set_defaults(handler=run_synth)
+    return run_command(parser, argv)
 
 
 if __name__ == "__main__":
