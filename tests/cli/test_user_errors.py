@@ -52,9 +52,11 @@ def case_synth(inputs, features):
 
 
 def case_eval(inputs, features):
-    out = inputs["not_video"] / "metrics.json"
-    argv = ["eval", "--submission", str(features["val"]), "--gt", str(features["val"])]
-    return [*argv, "--out", str(out)], ["neither pred_relevant_windows nor pred_saliency_scores"]
+    folder = ROOT / "tests" / "data" / "qvhighlights"
+    out = inputs["not_video"] / "metrics.json"  # under a file: no folder can be made there
+    argv = ["eval", "--submission", str(folder / "moment_detr_sample_val_preds.jsonl")]
+    argv += ["--gt", str(folder / "highlight_val_release.jsonl"), "--out", str(out)]
+    return argv, ["File exists", str(inputs["not_video"])]
 
 
 def case_train(inputs, features):
@@ -120,12 +122,14 @@ def test_a_wrong_input_gives_one_message_and_exit_status_2(
 
 
 def test_synth_generate_as_a_process(inputs):
-    """The console script as a user runs it: a bad number from the command line."""
+    """The console script as a user runs it."""
     argv = ["--videos", str(inputs["videos"]), "--out", str(inputs["dir"] / "s")]
-    argv += ["--model-size", "tiny", "--interval", "3"]
+    argv += ["--model-size", "tiny", "--device", "tpu"]
     result = subprocess.run(
         [sys.executable, "-m", "synth.cli", *argv], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("synth-generate: the interval (3 s) must be a positive")
+    assert result.stderr.splitlines()[-1] == (
+        "synth-generate: unknown device 'tpu'; use auto, cpu, cuda or cuda:N"
+    )
     assert "Traceback" not in result.stdout + result.stderr
