@@ -4,8 +4,8 @@ Each stage package owns a small `cli` module with `register(subparsers)`, which 
 subcommands and sets `handler` on them. A handler returns the process exit status:
 0 success, 2 usage error (or missing weights), 3 some inputs failed and were recorded; a user
 error it raises is reported in one line with exit status 2 (`pipeline.errors.run_command`).
-The `cli` modules import only argparse and pathlib at the top and their stage's libraries
-inside the handlers, so building the parser imports neither torch nor prefect:
+The `cli` modules import their stage's libraries inside the handlers, and only light modules
+at the top, so building the parser imports neither torch nor prefect:
 `videolights --help` and every subcommand's `--help` start in a fraction of a second, and each
 command imports only what it uses (`tests/cli/test_startup.py`).
 """
