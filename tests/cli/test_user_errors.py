@@ -31,6 +31,11 @@ def case_probe(inputs, features):
     return [*argv, "--clip-length", "-1"], ["--clip-length: must be a positive number", "-1"]
 
 
+def case_browse(inputs, features):
+    missing = inputs["dir"] / "no-run"
+    return ["browse", str(missing)], [f"{missing}: no such folder"]
+
+
 def case_clips(inputs, features):
     return ["clips", str(inputs["not_video"])], [str(inputs["not_video"]), "not a readable video"]
 
