@@ -34,23 +34,19 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from browse.sources import SourceError, resolve
+    from browse.sources import resolve
 
-    try:
-        sources = resolve(
-            args.work,
-            synth=args.synth,
-            predictions=args.predictions,
-            gt=args.gt,
-            videos=tuple(args.videos),
-            checkpoint=args.checkpoint,
-            cache=args.cache,
-        )
-        _check_port(args.host, args.port)
-        app = _build(sources, args)
-    except (SourceError, ValueError, OSError) as error:
-        print(f"videolights browse: {error}", file=sys.stderr)
-        return 2
+    sources = resolve(
+        args.work,
+        synth=args.synth,
+        predictions=args.predictions,
+        gt=args.gt,
+        videos=tuple(args.videos),
+        checkpoint=args.checkpoint,
+        cache=args.cache,
+    )
+    _check_port(args.host, args.port)
+    app = _build(sources, args)
     if args.host not in LOCAL_HOSTS:
         print(
             f"videolights browse: warning: listening on {args.host}: other machines can reach "

@@ -52,15 +52,19 @@ def annotated_saliency(row: dict) -> list[float]:
     return scores.round(3).tolist()
 
 
-def metric_rows(metrics: dict, prefix: tuple = ()) -> list[tuple[str, str, float]]:
-    """The nested metrics, in their printed order, as (block, metric, value) rows."""
-    rows = []
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            rows += metric_rows(value, (*prefix, key))
-        else:
-            rows.append((prefix[0] if prefix else "", " / ".join((*prefix[1:], key)), value))
-    return rows
+def metric_blocks(metrics: dict) -> list[tuple[str, list[tuple[str, float]]]]:
+    """The metrics in their printed order: (block, [(metric, value)]), nested names joined."""
+
+    def rows(values: dict, prefix: tuple = ()) -> list[tuple[str, float]]:
+        found = []
+        for key, value in values.items():
+            if isinstance(value, dict):
+                found += rows(value, (*prefix, key))
+            else:
+                found.append((" / ".join((*prefix, key)), value))
+        return found
+
+    return [(block, rows(values)) for block, values in metrics.items()]
 
 
 class PredictionSet:
@@ -90,5 +94,5 @@ class PredictionSet:
     def ordered(self, order: str) -> list[Query]:
         return sorted(self.queries.values(), key=lambda query: query.sort_key(order))
 
-    def metric_rows(self) -> list[tuple[str, str, float]]:
-        return metric_rows(self.metrics)
+    def metric_blocks(self) -> list[tuple[str, list[tuple[str, float]]]]:
+        return metric_blocks(self.metrics)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipeline.grid import DEFAULT_CLIP_LENGTH, num_clips
@@ -47,12 +48,12 @@ class SynthSet:
     def __init__(self, folder: Path):
         self.folder = folder
         self.shard_of: dict[str, Path] = {}
-        tables = []
-        for path in shard_paths(folder):
+        paths = shard_paths(folder)
+        for path in paths:
             videos, _ = shard_metadata(path)
             self.shard_of.update(dict.fromkeys(videos, path))
-            tables.append(pq.read_table(path, columns=SUMMARY_COLUMNS))
-        table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+        shards = ds.dataset([str(path) for path in paths], schema=SCHEMA, format="parquet")
+        table = shards.to_table(columns=SUMMARY_COLUMNS)
         interval = pc.subtract(table["interval_end"], table["interval_start"])
         table = table.append_column("interval", interval)
         grouped = table.group_by("vid").aggregate(

@@ -1,6 +1,13 @@
 // Clicking anything with data-seek moves the player there; with data-end it plays to the end.
+// The metrics button shows or hides the metrics' blocks beyond the brief one.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
+  const more = document.getElementById("all-metrics");
+  if (more) {
+    more.addEventListener("click", () => {
+      for (const block of document.querySelectorAll("tbody.more")) block.hidden = !block.hidden;
+    });
+  }
   const player = document.getElementById("player");
   if (!player) return;
   let stopAt = null;

@@ -95,8 +95,6 @@ def wait_for(browser, script: str, timeout: float = 30.0):
 def screenshot(browser, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    height = browser.execute_script("return document.body.scrollHeight")
-    browser.set_window_size(1200, min(max(height + 40, 600), 2400))
     assert browser.save_screenshot(str(path))
     if os.environ.get("VIDEOLIGHTS_DOCS"):
         shutil.copy(path, ROOT / "docs" / path.name)
@@ -108,6 +106,15 @@ def player_ready(browser) -> None:
     wait_for(browser, "return document.getElementById('player').readyState >= 1")
     assert browser.execute_script("return document.getElementById('player').error") is None
     wait_for(browser, "return document.getElementById('player').readyState >= 2")
+
+
+def settle(browser) -> None:
+    """Pause the player once its seek is done and the frame is there (for the screenshot)."""
+    wait_for(
+        browser,
+        "const p = document.getElementById('player'); return !p.seeking && p.readyState >= 2",
+    )
+    browser.execute_script("document.getElementById('player').pause()")
 
 
 def current_time(browser) -> float:
@@ -124,6 +131,7 @@ def test_synthetic_page_shows_the_captions_and_a_caption_click_seeks(page):
     captions[1].click()  # its interval is [10, 20) s
     wait_for(browser, "return document.getElementById('player').currentTime >= 10")
     assert 10.0 <= current_time(browser) < 20.0
+    settle(browser)
     screenshot(browser, "browse-synthetic")
 
 
@@ -161,7 +169,9 @@ def test_query_page_draws_the_top_moments(page, qid):
     assert len(bars) == min(WINDOW_COUNTS[qid], 5)
     assert len(browser.find_elements("css selector", "svg.truth rect.bar")) == 1
     assert len(browser.find_elements("css selector", "svg.predicted circle.point")) == CLIPS
-    if qid == 2:
+    if qid == 3:  # its top moment, [16, 20] s, after the film's black opening
+        bars[0].click()
+        settle(browser)
         screenshot(browser, "browse-query")
 
 
