@@ -95,13 +95,6 @@ def case_demo(inputs, features):
     return ["demo", "--work", str(work)], ["Not a directory", str(work)]
 
 
-def case_browse(inputs, features):
-    return ["browse", "--synth", str(inputs["not_video"])], [
-        str(inputs["not_video"]),
-        "must be a folder of Parquet shards",
-    ]
-
-
 CASES = {name.removeprefix("case_").replace("_", "-"): case for name, case in globals().items()
          if name.startswith("case_")}  # fmt: skip
 
