@@ -1,0 +1,49 @@
+"""`videolights train` and `videolights predict --annotations` as a user runs them."""
+
+import json
+import shutil
+
+from flows.cli import main
+from tests.cli.conftest import feature_arguments
+
+
+def train_argv(features, out, *extra):
+    argv = ["train", "--config", str(features["config"])]
+    argv += ["--train-annotations", str(features["train"]), *feature_arguments(features)]
+    return [*argv, "--out", str(out), "--epochs", "1", "--device", "cpu", *extra]
+
+
+def test_skip_missing_features_skips_and_records_what_stops_a_run_without_it(
+    features, tmp_path, capsys
+):
+    copied = dict(features, root=tmp_path / "features")
+    shutil.copytree(features["root"], copied["root"])
+    copied["video_dirs"] = [copied["root"] / "clip_features"]
+    copied["text_dirs"] = [copied["root"] / "clip_text_features"]
+    missing = copied["root"] / "clip_features" / "v3.npz"  # v3: a training sample
+    missing.unlink()
+
+    assert main(train_argv(copied, tmp_path / "strict")) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"videolights train: {missing}: feature file not found"
+    )
+
+    out = tmp_path / "skipping"
+    assert main(train_argv(copied, out, "--skip-missing-features")) == 0
+    assert json.loads(capsys.readouterr().out)["epochs"] == 1
+    skipped = json.loads((out / "run.json").read_text())["skipped_samples"]
+    assert skipped["count"] == 1 and str(missing) in skipped["reasons"][0]
+
+
+def test_predict_annotations_gives_the_predictions_training_validated(
+    trained, features, tmp_path, capsys
+):
+    out = tmp_path / "preds.jsonl"
+    argv = ["predict", "--checkpoint", str(trained.best_checkpoint), "--device", "cpu"]
+    argv += ["--annotations", str(features["val"]), *feature_arguments(features)]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"submission: {out}\n"
+    validated = (trained.out / "best_val_preds.jsonl").read_text().splitlines()
+    predicted = out.read_text().splitlines()
+    assert [json.loads(line)["qid"] for line in predicted] == [8, 9, 10, 11]
+    assert list(map(json.loads, predicted)) == list(map(json.loads, validated))
