@@ -138,6 +138,12 @@ class Served:
                     raise TimeoutError("browse did not start listening in 60 s") from None
                 time.sleep(0.2)
 
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> str:
         """Stop the server; its stderr."""
         self.process.terminate()
@@ -147,6 +153,5 @@ class Served:
 
 @pytest.fixture(scope="session")
 def server(work):
-    served = Served(str(work))
-    yield served
-    served.stop()
+    with Served(str(work)) as served:
+        yield served

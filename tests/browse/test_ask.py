@@ -12,10 +12,8 @@ from starlette.testclient import TestClient
 from browse.app import build_app
 from browse.ask import AskSettings
 from browse.sources import Sources
-from extractors.run import ExtractSettings, extract
 from model.predict import VideoQuerySettings, predict_queries
-from model.train import TrainSettings, train
-from tests.model.conftest import small_config  # noqa: F401  (a fixture)
+from tests.model.conftest import small_config, train_on_videos  # noqa: F401  (a fixture)
 
 CLIPS = 3  # a 6 s video
 
@@ -33,21 +31,8 @@ def trained(tmp_path_factory, small_config):  # noqa: F811
     row = {"vid": "bars", "duration": 6.0, "relevant_windows": [[2, 4]], "relevant_clip_ids": [1]}
     rows = [row | {"qid": 0, "query": "white bars", "saliency_scores": [[4, 4, 4]]}]
     queries.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    features = root / "features"
-    extract(videos, features, ExtractSettings(model_size="tiny", device="cpu"), queries)
-    result = train(
-        TrainSettings(
-            train_annotations=queries,
-            video_feature_dirs=(features / "slowfast_features", features / "clip_features"),
-            text_feature_dirs=(features / "clip_text_features",),
-            out=root / "run",
-            config=small_config,
-            epochs=1,
-            batch_size=1,
-            device="cpu",
-        )
-    )
-    return {"root": root, "videos": videos, "features": features, "ckpt": result.best_checkpoint}
+    checkpoint, features = train_on_videos(videos, queries, root, small_config)
+    return {"root": root, "videos": videos, "features": features, "ckpt": checkpoint}
 
 
 def ask(client, query: str) -> tuple[dict, list[str]]:

@@ -51,9 +51,8 @@ def served_tree(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def live(served_tree):
-    served = Served(str(served_tree))
-    yield served
-    served.stop()
+    with Served(str(served_tree)) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +121,13 @@ def test_an_avi_is_shown_with_a_note_and_thumbnails_of_its_frames(client):
 
 
 def test_binds_127_0_0_1_by_default(work):
-    served = Served(str(work))
-    try:
+    with Served(str(work)) as served:
         listening = [
             c.laddr
             for c in psutil.Process(served.process.pid).net_connections()
             if c.status == "LISTEN"
         ]
-        assert [address.ip for address in listening] == ["127.0.0.1"]
-    finally:
-        served.stop()
+    assert [address.ip for address in listening] == ["127.0.0.1"]
 
 
 def test_another_host_gets_a_warning(work):

@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from extractors.run import ExtractSettings, extract
+from model.train import TrainSettings, train
 from pipeline.store import write_text_features, write_video_features
 
 CLIPS, VIDEO_DIM, TEXT_DIM, TOPICS = 20, 16, 8, 4
@@ -64,3 +66,23 @@ def small_config(tmp_path_factory):
         "optim: {lr: 0.0005, batch_size: 8, eval_every: 10, eval_batch_size: 16}\n"
     )
     return path
+
+
+def train_on_videos(videos, queries, root, config):
+    """Tiny-encoder features of `videos` and `queries` in {root}/features, and a checkpoint
+    trained one epoch on them (SlowFast + CLIP, as `config`'s preset): (checkpoint, features)."""
+    features = root / "features"
+    extract(videos, features, ExtractSettings(model_size="tiny", device="cpu"), queries)
+    result = train(
+        TrainSettings(
+            train_annotations=queries,
+            video_feature_dirs=(features / "slowfast_features", features / "clip_features"),
+            text_feature_dirs=(features / "clip_text_features",),
+            out=root / "run",
+            config=config,
+            epochs=1,
+            batch_size=2,
+            device="cpu",
+        )
+    )
+    return result.best_checkpoint, features

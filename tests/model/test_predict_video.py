@@ -5,9 +5,8 @@ import json
 
 import pytest
 
-from extractors.run import ExtractSettings, extract
 from flows.cli import main
-from model.train import TrainSettings, train
+from tests.model.conftest import train_on_videos
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +37,9 @@ def checkpoint(tmp_path_factory, bundled_video, small_config):
         },
     ]
     queries.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    features = root / "features"
-    extract(videos, features, ExtractSettings(model_size="tiny", device="cpu"), queries)
-    result = train(
-        TrainSettings(
-            train_annotations=queries,
-            video_feature_dirs=(features / "slowfast_features", features / "clip_features"),
-            text_feature_dirs=(features / "clip_text_features",),
-            out=root / "run",
-            config=small_config,
-            epochs=1,
-            batch_size=2,
-            device="cpu",
-        )
-    )
+    checkpoint, features = train_on_videos(videos, queries, root, small_config)
     return {
-        "checkpoint": result.best_checkpoint,
+        "checkpoint": checkpoint,
         "features": features,
         "video": videos / "bunny.webm",
     }
