@@ -35,6 +35,9 @@ class DataConfig:
     normalize_text: bool | None = None
     # Reference quirk: a synthetic set's per-clip saliency is ignored (window labels are used).
     use_synthetic_saliency: bool = False
+    # Reference quirk: window labels take a clip to last duration / clips seconds, which moves
+    # them when the features do not cover the video exactly; False uses clip_length.
+    window_clips_from_duration: bool = True
     temporal_encoding: bool = True  # [t/L, (t+1)/L] appended to the video features
     skip_missing_features: bool = False
 
@@ -73,6 +76,15 @@ class ModelConfig:
     informative_correlation: bool = False
     bicmf_ffn_residual: bool = False
     bicmf_sample_masks: bool = False
+    # Dropout masks from NumPy's PCG64 (fast on a CPU) or from torch's generator ("torch"), which
+    # runs that must follow the reference's random stream need.
+    dropout_sampler: str = "numpy"
+
+    def __post_init__(self):
+        if self.dropout_sampler not in ("numpy", "torch"):
+            raise ValueError(
+                f"model.dropout_sampler must be numpy or torch, got {self.dropout_sampler!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -150,14 +150,18 @@ class MomentDataset(torch.utils.data.Dataset):
     def _graded_saliency(self, row: dict, clips: int):
         ids = list(row["relevant_clip_ids"])
         scores = [s if isinstance(s, list | tuple) else [s] for s in row["saliency_scores"]]
-        totals = np.asarray([sum(s) for s in scores], dtype=np.float32)
+        totals = np.asarray(scores).sum(1)
         labels = np.zeros(clips, dtype=np.float32)
         for clip, total in zip(ids, totals, strict=True):
             if clip < clips:
                 labels[clip] = total
-        order = np.argsort(totals, kind="stable")
+        # numpy's default sort on the reference's dtype, as the reference: it is not stable
+        # (SIMD sorts), and it decides which of tied clips is the hard positive / negative.
+        order = np.argsort(totals)
         hard_pos, hard_neg = [min(ids[order[-1]], clips - 1)], [min(ids[order[0]], clips - 1)]
-        outside = sorted(set(range(clips)) - set(ids))
+        # In the set's iteration order, as the reference, so that the same random state draws
+        # the same clip (the draw is uniform either way).
+        outside = list(set(range(clips)) - set(ids))
         if outside:
             easy_pos, easy_neg = [self.random.choice(ids)], [self.random.choice(outside)]
         else:
@@ -167,8 +171,11 @@ class MomentDataset(torch.utils.data.Dataset):
 
     def _window_saliency(self, row: dict, clips: int):
         window = row["relevant_windows"][0]
-        first = int(window[0] / self.config.clip_length)
-        last = max(0, min(int(window[1] / self.config.clip_length), clips) - 1)
+        clip_length = self.config.clip_length
+        if self.config.window_clips_from_duration:
+            clip_length = float(row["duration"]) / clips
+        first = int(window[0] / clip_length)
+        last = max(0, min(int(window[1] / clip_length), clips) - 1)
         first = min(first, last)
         inside = list(range(first, last + 1))
         positives = self.random.sample(inside, 2) if len(inside) >= 2 else [first, first]

@@ -133,6 +133,24 @@ def make_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.Ad
     )
 
 
+def make_scheduler(optimizer, optim: OptimConfig) -> torch.optim.lr_scheduler.StepLR:
+    """The learning rate divided by 10 every `lr_drop` epochs (stepped once per epoch)."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, optim.lr_drop)
+
+
+def make_loader(dataset: MomentDataset, optim: OptimConfig, order: torch.Generator):
+    """A fresh uniform permutation of the samples every epoch, in batches (the last one short),
+    as the reference's loader; drawn from `order`, so that the order does not depend on how many
+    random numbers the model draws."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=optim.batch_size,
+        shuffle=True,
+        generator=order,
+        collate_fn=make_collate(dataset),
+    )
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -188,7 +206,7 @@ def train(settings: TrainSettings) -> TrainResult:
     video_dim, text_dim = first.video.shape[1], first.text.shape[1]
     model = build_model(config, video_dim, text_dim).to(device)
     optimizer = make_optimizer(model, config.optim)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.optim.lr_drop)
+    scheduler = make_scheduler(optimizer, config.optim)
     order = torch.Generator().manual_seed(config.optim.seed)
     state = {"epoch": 0, "best_score": -math.inf, "best_metrics": {}, "history": []}
 
@@ -205,13 +223,7 @@ def train(settings: TrainSettings) -> TrainResult:
         state = checkpoint["state"]
 
     _write_run_record(out, settings, config, video_dim, text_dim, dataset.skipped)
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=config.optim.batch_size,
-        shuffle=True,
-        generator=order,
-        collate_fn=make_collate(dataset),
-    )
+    loader = make_loader(dataset, config.optim, order)
     base = {"config": config.to_dict(), "video_dim": video_dim, "text_dim": text_dim}
     board = SummaryWriter(out / "tensorboard")
     for epoch in range(state["epoch"], config.optim.epochs):
@@ -267,19 +279,26 @@ def _train_epoch(
 ) -> float:
     model.train()
     total, batches = 0.0, 0
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed)
     for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False):
-        with autocast:
-            outputs = model(**batch.inputs(device))
-            loss, _ = total_loss(outputs, batch.targets.to(device), config.loss, epoch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-        optimizer.step()
-        total += float(loss.detach())
+        loss, _ = train_step(model, batch, optimizer, config, device, epoch, mixed)
+        total += loss
         batches += 1
     return total / max(batches, 1)
+
+
+def train_step(
+    model, batch, optimizer, config: TrainConfig, device, epoch: int, mixed: bool = False
+) -> tuple[float, dict[str, float]]:
+    """One optimisation step on a batch: the total loss and each weighted term."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
+        outputs = model(**batch.inputs(device))
+        loss, terms = total_loss(outputs, batch.targets.to(device), config.loss, epoch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.optim.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+    optimizer.step()
+    return float(loss.detach()), terms
 
 
 def _log_board(board, record: dict) -> None:

@@ -8,7 +8,9 @@ generator (so `torch.manual_seed`, and the RNG state a checkpoint saves, still d
 mask), and keeps an element when its integer is among the k = round(keep * 65536) lowest
 values. Survivors are scaled by 65536 / k, the inverse of the exact keep probability, so the
 expectation is unchanged; the keep probability itself is rounded to 1/65536 (0.9 becomes
-0.899994). On other devices it is `torch.nn.functional.dropout`.
+0.899994). On other devices, and with the "torch" sampler (`set_sampler`, the config's
+`model.dropout_sampler`; for runs that must draw from torch's random stream as the reference
+does), it is `torch.nn.functional.dropout`.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from torch import nn
 
 LEVELS = 1 << 16
 HALF = LEVELS // 2
+SAMPLERS = ("numpy", "torch")
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+def dropout(x: torch.Tensor, p: float, training: bool = True, sampler: str = "numpy"):
     if not training or p == 0:
         return x
-    if x.device.type != "cpu":
+    if sampler == "torch" or x.device.type != "cpu":
         return F.dropout(x, p, training=True)
     kept_levels = round((1 - p) * LEVELS)
     if kept_levels == 0:
@@ -44,6 +47,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
 class Dropout(nn.Module):
     """`nn.Dropout` with the fast CPU mask of `dropout`."""
 
+    dropout_sampler = "numpy"
+
     def __init__(self, p: float):
         super().__init__()
         if not 0 <= p <= 1:
@@ -51,7 +56,16 @@ class Dropout(nn.Module):
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
+        return dropout(x, self.p, self.training, self.dropout_sampler)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, sampler={self.dropout_sampler}"
+
+
+def set_sampler(model: nn.Module, sampler: str) -> None:
+    """Draw every dropout mask in `model` (modules with a `dropout_sampler`) with `sampler`."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"dropout sampler must be one of {SAMPLERS}, got {sampler!r}")
+    for module in model.modules():
+        if hasattr(module, "dropout_sampler"):
+            module.dropout_sampler = sampler

@@ -117,6 +117,8 @@ class MultiheadAttention(nn.MultiheadAttention):
     query (B, Q, E), key (B, K, E), value (B, K, E); key_padding_mask (B, K) and attn_mask
     (B * heads, Q, K) or (Q, K) are True where attending is not allowed."""
 
+    dropout_sampler = "numpy"
+
     def forward(self, query, key, value, key_padding_mask=None, attn_mask=None):
         heads = self.num_heads
         weights, biases = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
@@ -133,5 +135,7 @@ class MultiheadAttention(nn.MultiheadAttention):
             blocked = per_head if blocked is None else blocked | per_head
         if blocked is not None:
             logits = logits.masked_fill(blocked, float("-inf"))
-        attention = dropout(logits.softmax(dim=-1), self.dropout, self.training)
+        attention = dropout(
+            logits.softmax(dim=-1), self.dropout, self.training, self.dropout_sampler
+        )
         return self.out_proj((attention @ v).transpose(1, 2).flatten(-2)), None

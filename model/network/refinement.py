@@ -27,7 +27,7 @@ class WeightedPool(nn.Module):
         self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, 1)))
 
     def forward(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        logits = (words @ self.weight).squeeze(-1) + (1.0 - mask.float()) * -1e30
+        logits = (words @ self.weight).squeeze(-1) + (1.0 - mask.to(words.dtype)) * -1e30
         return (logits.softmax(dim=1).unsqueeze(-1) * words).sum(dim=1)
 
 
@@ -52,7 +52,8 @@ class FeatureRefinement(nn.Module):
         correlation = self.dropout(correlation)
         sentence = self.pool(text, text_mask).unsqueeze(1)  # (B, 1, d)
         similarity = (
-            F.cosine_similarity(video, sentence, dim=-1) + (video_mask.float() + 1e-45).log()
+            F.cosine_similarity(video, sentence, dim=-1)
+            + (video_mask.to(video.dtype) + 1e-45).log()
         )
         similarity = self.dropout(similarity.unsqueeze(-1) * self.sim_w.squeeze(-1))  # (B, L, d)
         pooled = self.dropout(sentence.expand_as(video))

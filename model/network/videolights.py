@@ -22,6 +22,7 @@ from torch import nn
 from model.config import ModelConfig
 from model.network.bicmf import BiCMFLayer
 from model.network.decoder import AnchorDecoder
+from model.network.dropout import set_sampler
 from model.network.encoder import EncoderLayer
 from model.network.layers import MLP, inverse_sigmoid, projection, sine_positions
 from model.network.refinement import FeatureRefinement
@@ -81,6 +82,7 @@ class VideoLights(nn.Module):
         self.gru = nn.GRU(d, d, num_layers=1, batch_first=True)
         self.contrastive_align_projection_query = nn.Linear(d, config.contrastive_dim)
         self.contrastive_align_projection_txt = nn.Linear(d, config.contrastive_dim)
+        set_sampler(self, config.dropout_sampler)
 
     @staticmethod
     def _xavier_init(*modules: nn.Module) -> None:
@@ -122,7 +124,8 @@ class VideoLights(nn.Module):
         text = self.input_txt_proj(src_txt)
         projected_video = video
         video = self.feature_refinement(video, text, src_vid_mask, src_txt_mask)
-        video_pos = sine_positions(src_vid_mask, self.config.hidden_dim)
+        # Computed in float32 whatever the features' type, as the reference does.
+        video_pos = sine_positions(src_vid_mask, self.config.hidden_dim).to(video.dtype)
 
         # Positive pairs and negative pairs (each video with the next sample's query) share
         # one pass through the transformer: twice the batch, the same numbers as two passes.

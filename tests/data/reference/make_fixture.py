@@ -26,12 +26,10 @@ def seeded_state_dict(shapes: list[tuple[str, list[int]]]) -> dict[str, torch.Te
     return {name: torch.randn(shape, generator=generator) * SCALE for name, shape in shapes}
 
 
-def main() -> None:
-    sys.path.insert(0, sys.argv[1])
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU-only machine
-    from video_lights.model import build_model
-
-    opt = argparse.Namespace(
+def reference_options(**overrides) -> argparse.Namespace:
+    """The reference's options for a small model (1 Bi-CMF, 1 encoder and 1 decoder layer,
+    feed-forward 64, video 10-d, text 8-d; hidden 256 is fixed by its decoder)."""
+    values = dict(
         device="cpu",
         hidden_dim=256,
         nheads=8,
@@ -75,6 +73,15 @@ def main() -> None:
         cos_sim_loss_coef=1,
         dset_name="hl",
     )
+    return argparse.Namespace(**(values | overrides))
+
+
+def main() -> None:
+    sys.path.insert(0, sys.argv[1])
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU-only machine
+    from video_lights.model import build_model
+
+    opt = reference_options()
     model, _ = build_model(opt)
     shapes = [(name, list(t.shape)) for name, t in model.state_dict().items()]
     model.load_state_dict(seeded_state_dict(shapes))

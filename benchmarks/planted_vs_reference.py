@@ -1,0 +1,277 @@
+"""Ours against the reference implementation, trained on the same planted-signal set.
+
+    python benchmarks/planted_vs_reference.py --reference PATH/TO/dpaul06-VideoLights --seeds 2
+        [--epochs 40] [--jobs 2] [--out DIR]
+
+The set, generated here (seeded, the same for every training seed), has the released
+QVHighlights layout: 384 training and 128 validation queries on 150 s videos (75 clips), video
+features SlowFast (2304) + CLIP (512) + BLIP-2 (768) per clip and text features CLIP (512) +
+BLIP-2 (768) per token, one query per video, one or two windows, three annotators' 0-4 scores
+on the relevant clips. A query's topic (one of 32) adds a direction of each feature type to its
+tokens and, scaled by the clip's mean score, to its window's clips; everything else is noise.
+
+Each seed trains both sides from scratch for 40 epochs with the VideoLights-B settings (batch
+32, lr 1e-4, the launch scripts' layers): ours with `videolights train --config
+qvhighlights-b`, the reference with its own `train.py` code path (`start_training`, patched only
+to run on a CPU: .cuda() is a no-op, its loader has no worker processes, two imports the path
+never uses are stubbed). Both are scored on the validation queries every 5 epochs, each by its
+own evaluator (the official one's figures; ours is tested equal to it). Prints, per evaluation
+epoch, the mean and standard deviation over seeds of R1@0.5 and VeryGood HIT@1 of each side,
+and writes every figure to {out}/results.json. Each run takes one thread (OMP_NUM_THREADS=1);
+--jobs runs that many at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.store import (  # noqa: E402
+    TEXT_FOLDERS,
+    VIDEO_FOLDERS,
+    write_text_features,
+    write_video_features,
+)
+
+TRAIN, VAL, CLIPS, TOPICS = 384, 128, 75, 32
+VIDEO = {"slowfast": 2304, "clip": 512, "blip2": 768}  # in the order the features are joined
+TEXT = {"clip": 512, "blip2": 768}
+METRICS = {"R1@0.5": "MR-full-R1@0.5", "HIT@1": "HL-min-VeryGood-Hit1"}
+SIGNAL = 2.5  # the planted direction's length against N(0, 1) noise per dimension
+
+
+def _unit(rng, *shape) -> np.ndarray:
+    x = rng.normal(size=shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _window(rng, taken: list[list[int]]) -> list[int] | None:
+    """[first clip, end clip) of 2 to 15 clips, a clip apart from the windows taken (None when
+    ten draws found no room)."""
+    for _ in range(10):
+        length = int(rng.integers(2, 16))
+        start = int(rng.integers(0, CLIPS - length))
+        if all(start > end or start + length < first for first, end in taken):
+            return [start, start + length]
+    return None
+
+
+def generate(root: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write the planted set under `root`; returns the training and validation annotations."""
+    rng = np.random.default_rng(seed)
+    video_topics = {name: _unit(rng, TOPICS, dim) for name, dim in VIDEO.items()}
+    text_topics = {name: _unit(rng, TOPICS, dim) for name, dim in TEXT.items()}
+    rows = []
+    for index in range(TRAIN + VAL):
+        topic = int(rng.integers(TOPICS))
+        windows = [_window(rng, [])]
+        if rng.random() < 0.3:
+            windows.append(_window(rng, windows))
+        windows = sorted(w for w in windows if w is not None)
+        ids = [c for start, end in windows for c in range(start, end)]
+        scores = rng.integers(1, 5, (len(ids), 3))
+        strength = np.zeros(CLIPS)
+        strength[ids] = scores.mean(1) / 4
+        vid = f"planted{index:04d}"
+        for name, dim in VIDEO.items():
+            background = rng.normal(size=dim)
+            clips = rng.normal(size=(CLIPS, dim)) + background
+            clips += SIGNAL * strength[:, None] * video_topics[name][topic] * dim**0.5 / 8
+            write_video_features(root, name, vid, clips)
+        tokens = int(rng.integers(8, 20))
+        for name, dim in TEXT.items():
+            count = tokens + (name == "blip2")  # BLIP-2's [CLS]/[SEP] against CLIP's SOT/EOT
+            words = rng.normal(size=(count, dim))
+            words += SIGNAL * text_topics[name][topic] * dim**0.5 / 8
+            write_text_features(root, name, index, words, words[0])
+        rows.append(
+            {
+                "qid": index,
+                "query": f"topic {topic}",
+                "vid": vid,
+                "duration": 2.0 * CLIPS,
+                "relevant_windows": [[2 * start, 2 * end] for start, end in windows],
+                "relevant_clip_ids": ids,
+                "saliency_scores": scores.tolist(),
+            }
+        )
+    paths = []
+    for name, part in (("train", rows[:TRAIN]), ("val", rows[TRAIN:])):
+        path = root / f"planted_{name}.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in part))
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def run_ours(data: Path, out: Path, seed: int, epochs: int) -> dict[int, dict]:
+    from model.train import TrainSettings, train
+
+    train(
+        TrainSettings(
+            train_annotations=data / "planted_train.jsonl",
+            val_annotations=data / "planted_val.jsonl",
+            video_feature_dirs=tuple(data / VIDEO_FOLDERS[name] for name in VIDEO),
+            text_feature_dirs=tuple(data / TEXT_FOLDERS[name] for name in TEXT),
+            out=out,
+            config="qvhighlights-b",
+            epochs=epochs,
+            eval_every=5,
+            seed=seed,
+            device="cpu",
+        )
+    )
+    history = json.loads((out / "history.json").read_text())
+    return {r["epoch"]: r["metrics"] for r in history if "metrics" in r}
+
+
+def run_reference(reference: Path, data: Path, out: Path, seed: int, epochs: int):
+    import torch
+
+    sys.path.insert(0, str(reference))
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU-only machine
+    torchtext = types.ModuleType("torchtext")  # GloVe queries (Charades VGG) only
+    fvcore = types.ModuleType("fvcore")  # FLOP counting only
+    fvcore.nn = types.SimpleNamespace(FlopCountAnalysis=None)
+    sys.modules.update({"torchtext": torchtext, "fvcore": fvcore, "fvcore.nn": fvcore.nn})
+    torchtext.vocab = None
+    from video_lights import train as reference_train
+
+    # The arguments of its scripts/qvhl/train.sh (VideoLights-B), on the CPU.
+    sys.argv = [
+        "train.py",
+        "--dset_name", "hl",
+        "--ctx_mode", "video_tef",
+        "--train_path", str(data / "planted_train.jsonl"),
+        "--eval_path", str(data / "planted_val.jsonl"),
+        "--eval_split_name", "val",
+        "--v_feat_dirs", *(str(data / VIDEO_FOLDERS[name]) for name in VIDEO),
+        "--v_feat_dim", str(sum(VIDEO.values())),
+        "--t_feat_dirs", *(str(data / TEXT_FOLDERS[name]) for name in TEXT),
+        "--t_feat_dim", str(sum(TEXT.values())),
+        "--bsz", "32",
+        "--dec_layers", "3",
+        "--enc_layers", "3",
+        "--bicmf_layers", "1",
+        "--mr_to_hd_loss",
+        "--hard_pos_neg_loss",
+        "--contrastive_align_loss",
+        "--contrastive_align_loss_coef", "0.2",
+        "--results_root", str(out),
+        "--exp_id", f"seed{seed}",
+        "--device", "-1",
+        "--hidden_dim", "256",
+        "--seed", str(seed),
+        "--n_epoch", str(epochs),
+        "--num_workers", "0",
+        "--no_pin_memory",
+    ]  # fmt: skip
+    opt = reference_train.start_training()[-1]
+    figures = {}
+    for line in Path(opt.eval_log_filepath).read_text().splitlines():
+        epoch = int(line.split("[Epoch] ")[1].split()[0]) + 1  # it logs the 0-based index
+        figures[epoch] = json.loads(line.split("[Metrics] ")[1])["brief"]
+    return figures
+
+
+def _run(side: str, reference: Path, data: Path, out: Path, seed: int, epochs: int, results):
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    if side == "ours":
+        figures = run_ours(data, out, seed, epochs)
+    else:
+        figures = run_reference(reference, data, out, seed, epochs)
+    results[(side, seed)] = {
+        "seconds": time.perf_counter() - started,
+        "metrics": {e: {k: m[v] for k, v in METRICS.items()} for e, m in figures.items()},
+    }
+
+
+def summarise(results: dict, seeds: list[int]) -> list[str]:
+    epochs = sorted({e for r in results.values() for e in r["metrics"]})
+    header = "| epoch | " + " | ".join(
+        f"{metric} {side}" for metric in METRICS for side in ("ours", "reference")
+    )
+    lines = [header + " |", "|---" * (1 + 2 * len(METRICS)) + "|"]
+    for epoch in epochs:
+        cells = []
+        for metric in METRICS:
+            for side in ("ours", "reference"):
+                values = [
+                    results[(side, s)]["metrics"][epoch][metric]
+                    for s in seeds
+                    if (side, s) in results and epoch in results[(side, s)]["metrics"]
+                ]
+                spread = statistics.stdev(values) if len(values) > 1 else float("nan")
+                cells.append(f"{statistics.mean(values):.1f} ± {spread:.1f}" if values else "-")
+        lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, default=2, help="seeds 2018, 2019, ...")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--sides", default="ours,reference")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if not (args.reference / "video_lights" / "train.py").is_file():
+        parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
+    out = args.out or Path(tempfile.mkdtemp(prefix="planted_vs_reference"))
+    data = out / "data"
+    if not (data / "planted_val.jsonl").is_file():
+        generate(data)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    seeds = [2018 + k for k in range(args.seeds)]
+    sides = args.sides.split(",")
+    context = multiprocessing.get_context("spawn")
+    results = context.Manager().dict()
+    jobs = [(side, seed) for seed in seeds for side in sides]
+    running: list = []
+    while jobs or running:
+        running = [p for p in running if p.is_alive()]
+        while jobs and len(running) < args.jobs:
+            side, seed = jobs.pop(0)
+            process = context.Process(
+                target=_run,
+                args=(
+                    side,
+                    args.reference,
+                    data,
+                    out / f"{side}_{seed}",
+                    seed,
+                    args.epochs,
+                    results,
+                ),
+            )
+            process.start()
+            running.append(process)
+        time.sleep(5)
+    results = dict(results)
+    (out / "results.json").write_text(
+        json.dumps([{"side": s, "seed": d} | r for (s, d), r in results.items()], indent=1)
+    )
+    print(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± standard deviation:")
+    print("\n".join(summarise(results, seeds)))
+    for (side, seed), result in sorted(results.items()):
+        print(f"{side} seed {seed}: {result['seconds'] / 60:.1f} min")
+    print(f"figures: {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
