@@ -2,7 +2,8 @@
 
 A video's features are extracted once, with the encoders the checkpoint was trained on, into
 the feature cache (the viewer's only writes), in the released layout under a folder named by
-the checkpoint and the encoder settings; every later query on that video reads them. Jobs run
+the checkpoint and the encoder settings; every later query on that video reads them. Each
+answer (`predict_video`'s JSONL and plot) is kept there too, under `answers/`. Jobs run
 one at a time on a worker thread; the page polls a job for its progress (clips decoded).
 """
 
@@ -82,7 +83,7 @@ class Asker:
 
     def run(self, job: Job) -> None:
         from model.checkpoints import load_model
-        from model.predict import VIDEO_ENCODERS, VideoQuerySettings, predict_queries
+        from model.predict import VIDEO_ENCODERS, VideoQuerySettings, predict_video
         from pipeline.probe import probe
 
         try:
@@ -91,6 +92,7 @@ class Asker:
                 checkpoint=self.checkpoint,
                 video=path,
                 queries=(job.query,),
+                out=self.cache / "answers" / job.id,
                 model_size=self.settings.model_size,
                 weights=self.settings.weights,
                 device=self.settings.device,
@@ -114,7 +116,7 @@ class Asker:
                 for name, array in zip(names, arrays, strict=True):
                     write_video_features(self.cache, VIDEO_ENCODERS[name], job.vid, array)
             job.state = "predicting"
-            (prediction,), _ = predict_queries(replace(settings, features=self.cache))
+            (prediction,) = predict_video(replace(settings, features=self.cache))
             job.result = Query(
                 qid=job.id,
                 query=job.query,

@@ -108,7 +108,7 @@ class VideoQuerySettings:
     checkpoint: Path
     video: Path
     queries: tuple[str, ...]
-    out: Path | None = None  # where predict_video writes
+    out: Path
     features: Path | None = None  # precomputed video features: {features}/{folder}/{vid}.npz
     model_size: str = "full"
     weights: Path | None = None
@@ -170,9 +170,9 @@ def video_features(
     return arrays, info.duration
 
 
-def predict_queries(settings: VideoQuerySettings) -> tuple[list[dict], float]:
-    """Submission-format predictions for every query, and the model's clip length (nothing is
-    written)."""
+def predict_video(settings: VideoQuerySettings) -> list[dict]:
+    """Submission-format predictions for every query; writes them as JSONL and one PNG per
+    query (saliency curve, top moments shaded) into settings.out."""
     model, config, device = load_model(Path(settings.checkpoint), settings.device)
     videos, duration = video_features(settings, config)
     text_encoders = _encoders(config.text_features, settings, TEXT_ENCODERS)
@@ -182,20 +182,11 @@ def predict_queries(settings: VideoQuerySettings) -> tuple[list[dict], float]:
         video, text = assemble_inputs(videos, [f[index].tokens for f in per_encoder], config.data)
         row = {"qid": index, "query": query, "vid": Path(settings.video).stem, "duration": duration}
         samples.append(Sample(index, row["vid"], duration, video, text, row))
-    clip_length = config.data.clip_length
-    return predict_batch(model, collate_inputs(samples), device, clip_length), clip_length
-
-
-def predict_video(settings: VideoQuerySettings) -> list[dict]:
-    """`predict_queries`, written as JSONL and one PNG per query (saliency curve, top moments
-    shaded) into settings.out."""
-    if settings.out is None:
-        raise ValueError("predict_video writes into settings.out: give a folder")
-    predictions, clip_length = predict_queries(settings)
+    predictions = predict_batch(model, collate_inputs(samples), device, config.data.clip_length)
     out = Path(settings.out)
     write_submission(predictions, out / "predictions.jsonl")
     for prediction in predictions:
-        plot_prediction(prediction, clip_length, out / f"query{prediction['qid']}.png")
+        plot_prediction(prediction, config.data.clip_length, out / f"query{prediction['qid']}.png")
     return predictions
 
 

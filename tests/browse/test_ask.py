@@ -1,5 +1,5 @@
 """Ask: a new query on a video with a checkpoint; the video's features are extracted once (with
-progress), kept in the cache, and give what `predict_queries` gives from the extractor's files."""
+progress), kept in the cache, and give what `predict_video` gives from the extractor's files."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from browse.app import build_app
 from browse.ask import AskSettings
 from browse.sources import Sources
-from model.predict import VideoQuerySettings, predict_queries
+from model.predict import VideoQuerySettings, predict_video
 from tests.model.conftest import small_config, train_on_videos  # noqa: F401  (a fixture)
 
 CLIPS = 3  # a 6 s video
@@ -59,25 +59,26 @@ def test_a_query_extracts_once_and_answers_as_predict_does(trained):
     assert "extracting" in states
     assert (status["clips_done"], status["clips"]) == (CLIPS, CLIPS)
     page = client.get(status["url"]).text
-    kept = {path: path.stat().st_mtime_ns for path in cache.rglob("*.npz")}
+    kept = {path: path.stat().st_mtime_ns for path in cache.rglob("*_features/*.npz")}
     assert len(kept) == 2  # SlowFast and CLIP, what the checkpoint was trained on
 
     settings = VideoQuerySettings(
         checkpoint=trained["ckpt"],
         video=trained["videos"] / "bars.mp4",
         queries=("white bars on black",),
+        out=trained["root"] / "expected",
         features=trained["features"],
         model_size="tiny",
         device="cpu",
     )
-    (expected,), _ = predict_queries(settings)
+    (expected,) = predict_video(settings)
     for start, end, score in expected["pred_relevant_windows"][:5]:
         assert f"{start:.1f} - {end:.1f} s {score:.3f}" in page
     assert page.count('class="point"') == CLIPS
 
     again, states = ask(client, "white bars on black")
     assert again["state"] == "done" and "extracting" not in states
-    assert {path: path.stat().st_mtime_ns for path in cache.rglob("*.npz")} == kept
+    assert {path: path.stat().st_mtime_ns for path in cache.rglob("*_features/*.npz")} == kept
     assert client.get(again["url"]).text == page
 
 
