@@ -30,6 +30,7 @@ class VideoSummary:
     duration: float
     intervals: int  # whole intervals of the video: the captions asked for
     rows: int  # the rows kept
+    note: str = ""  # why a video has no rows
 
     @property
     def dropped(self) -> int:
@@ -90,8 +91,12 @@ class SynthSet:
         return len(self.vids)
 
     def video_summary(self, vid: str) -> VideoSummary:
-        """A completed video; one with no rows kept shows 0 rows of unknown intervals."""
-        return self.summary.get(vid) or VideoSummary(vid, math.nan, 0, 0)
+        """A completed video; one without rows has no duration here, and a note saying why."""
+        if vid in self.summary:
+            return self.summary[vid]
+        if vid in self.report.get("too_short", ()):
+            return VideoSummary(vid, math.nan, 0, 0, "shorter than one interval")
+        return VideoSummary(vid, math.nan, 0, 0, "every caption dropped")
 
     def page(self, number: int, size: int) -> list[VideoSummary]:
         return [self.video_summary(vid) for vid in self.vids[number * size : (number + 1) * size]]

@@ -37,11 +37,14 @@ def test_a_large_set_pages_in_name_order_with_rows_read_per_video(tmp_path):
             synth_row(i, f"caption {i} of {vid}") | {"vid": vid} for vid in chunk for i in (0, 1)
         ]
         writer.write(rows, chunk)
+    writer.write([], ["x-short"])  # completed without rows; sorts last
+    (tmp_path / "set.summary.json").write_text(json.dumps({"too_short": ["x-short"]}))
     synth = SynthSet(tmp_path / "set")
-    assert len(synth) == 120
+    assert len(synth) == 121
+    assert synth.video_summary("x-short").note == "shorter than one interval"
     assert [v.vid for v in synth.page(0, 50)] == names[:50]
     last = synth.page(2, 50)
-    assert [v.vid for v in last] == names[100:]
+    assert [v.vid for v in last] == [*names[100:], "x-short"]
     assert (last[0].intervals, last[0].rows, last[0].dropped) == (3, 2, 1)  # 30 s: 3 intervals
     rows = synth.rows("video0077")
     assert [row["query"] for row in rows] == ["caption 0 of video0077", "caption 1 of video0077"]
