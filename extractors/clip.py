@@ -1,4 +1,5 @@
-"""CLIP ViT-B/32 (open_clip): 512-d image features per clip and token-level text features.
+"""CLIP ViT-B/32 (open_clip's `ViT-B-32-quickgelu`, OpenAI's architecture): 512-d image features per clip
+and token-level text features.
 
 Video: `encode_image` of each clip's frame (projected, as in the released features).
 Text, as the released QVHighlights text features were made: token embedding + positions ->
@@ -21,26 +22,30 @@ from extractors.base import (
     VideoEncoder,
 )
 
-FULL = {
-    "embed_dim": 512,
-    "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12},
-}
-# Same classes, small dimensions: for tests and the demo.
+# open_clip's own configuration of OpenAI's ViT-B/32: QuickGELU, as the OpenAI weights were
+# trained (open_clip's `openai` tag sets it too; plain `ViT-B-32` would use GELU).
+MODEL_NAME = "ViT-B-32-quickgelu"
+# Same classes, small dimensions (tests and the demo): overrides of the factory's configuration.
 TINY = {
     "embed_dim": 32,
-    "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32, "head_width": 32},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    "vision_cfg": {"layers": 2, "width": 64, "head_width": 32},
+    "text_cfg": {"width": 64, "heads": 2, "layers": 2},
 }
 
 
 def build_clip_model(size: str) -> open_clip.model.CLIP:
-    config = {"full": FULL, "tiny": TINY}[size]
-    return open_clip.model.CLIP(
-        embed_dim=config["embed_dim"],
-        vision_cfg=open_clip.model.CLIPVisionCfg(**config["vision_cfg"]),
-        text_cfg=open_clip.model.CLIPTextCfg(**config["text_cfg"]),
-    )
+    """open_clip's factory, random weights (the registry loads real ones)."""
+    overrides = {}
+    if size == "tiny":
+        config = open_clip.get_model_config(MODEL_NAME)
+        overrides = {
+            "embed_dim": TINY["embed_dim"],
+            "vision_cfg": config["vision_cfg"] | TINY["vision_cfg"],
+            "text_cfg": config["text_cfg"] | TINY["text_cfg"],
+        }
+    elif size != "full":
+        raise ValueError(f"unknown size {size!r}")
+    return open_clip.create_model(MODEL_NAME, pretrained=None, **overrides)
 
 
 class ClipEncoder(VideoEncoder, TextEncoder):
@@ -52,12 +57,15 @@ class ClipEncoder(VideoEncoder, TextEncoder):
         super().__init__(model, device, dtype, provenance)
         self.dim = model.visual.output_dim
         self.text_dim = model.transformer.width
-        self.tokenizer = open_clip.get_tokenizer("ViT-B-32")
+        self.tokenizer = open_clip.get_tokenizer(MODEL_NAME)
+
+    def pixels(self, images: np.ndarray) -> torch.Tensor:
+        """(B, 224, 224, 3) uint8 RGB -> (B, 3, 224, 224) as CLIP was trained on them."""
+        return self.to_tensor(images, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
 
     @torch.inference_mode()
     def encode_clips(self, frames: np.ndarray) -> np.ndarray:
-        images = self.to_tensor(frames[:, 0], OPENAI_CLIP_MEAN, OPENAI_CLIP_STD)
-        return self.module.encode_image(images).float().cpu().numpy()
+        return self.module.encode_image(self.pixels(frames[:, 0])).float().cpu().numpy()
 
     @torch.inference_mode()
     def token_states(self, tokens: torch.Tensor) -> torch.Tensor:
