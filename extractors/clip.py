@@ -1,5 +1,5 @@
-"""CLIP ViT-B/32 (open_clip's `ViT-B-32-quickgelu`, OpenAI's architecture): 512-d image features per clip
-and token-level text features.
+"""CLIP ViT-B/32 (open_clip's `ViT-B-32-quickgelu`, OpenAI's architecture): 512-d image
+features per clip and token-level text features.
 
 Video: `encode_image` of each clip's frame (projected, as in the released features).
 Text, as the released QVHighlights text features were made: token embedding + positions ->
