@@ -3,7 +3,8 @@
 The classification head (dropout, projection) is not used: the two pathways' last feature maps
 are averaged over time and space and concatenated, slow first, as the released features were.
 Frames are normalised with mean 0.45 and std 0.225; the fast pathway takes all 32 frames, the
-slow one every 4th (8 frames).
+slow one 8 of them, picked as PySlowFast and HERO's extractor (which made the released features)
+pick them: `linspace(0, 31, 8)` rounded down, frames 0, 4, 8, 13, 17, 22, 26, 31.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ CONV_NORM_PAIRS = (
     ("branch1_conv", "branch1_norm"),
     ("conv_fast_to_slow", "norm"),
 )
+
+
+def slow_frames(fast: torch.Tensor) -> torch.Tensor:
+    """The slow pathway's frames from the fast pathway's (B, C, T, H, W): T // ALPHA of them,
+    spread over the whole clip as PySlowFast's `pack_pathway_output` spreads them."""
+    count = fast.shape[2]
+    index = torch.linspace(0, count - 1, count // ALPHA, device=fast.device).long()
+    return fast.index_select(2, index)
 
 
 def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
@@ -78,8 +87,7 @@ class SlowFastEncoder(VideoEncoder):
     @torch.inference_mode()
     def encode_clips(self, frames: np.ndarray) -> np.ndarray:
         fast = self.to_tensor(frames, MEAN, STD).transpose(1, 2)  # (B, 3, 32, H, W)
-        slow = fast[:, :, ::ALPHA]
-        pathways = [slow, fast]
+        pathways = [slow_frames(fast), fast]
         for stage in self.module.blocks[:5]:
             pathways = stage(pathways)
         pooled = [p.float().mean(dim=(2, 3, 4)) for p in pathways]
