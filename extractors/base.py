@@ -8,6 +8,7 @@ resolves files.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -29,6 +30,17 @@ class TextFeatures:
     pooled: np.ndarray
 
 
+def cast_except(module: torch.nn.Module, dtype: torch.dtype, fp32_parts: set[str]):
+    """`module.to(dtype)`, except the floating-point parameters and buffers under the top-level
+    names `fp32_parts`, which become float32. Each tensor is cast once, from what it holds."""
+    tensors = itertools.chain(module.named_parameters(), module.named_buffers())
+    for name, tensor in tensors:
+        if tensor.is_floating_point():
+            part = name.split(".", 1)[0]
+            tensor.data = tensor.data.to(torch.float32 if part in fp32_parts else dtype)
+    return module
+
+
 class Encoder(ABC):
     """Common to every encoder: a name, an output size, a device and a batch size."""
 
@@ -39,10 +51,16 @@ class Encoder(ABC):
     def __init__(
         self, module: torch.nn.Module, device: torch.device, dtype: torch.dtype, provenance: dict
     ):
-        self.module = module.eval().requires_grad_(False).to(device, dtype)
+        module = module.eval().requires_grad_(False).to(device)
+        self.module = cast_except(module, dtype, self.fp32_parts(module))
         self.device = device
         self.dtype = dtype
         self.provenance = provenance  # where the weights came from, or "random" and the seed
+
+    def fp32_parts(self, module: torch.nn.Module) -> set[str]:
+        """Top-level parts of `module` (children or parameters) kept in float32 whatever the
+        dtype: those the upstream code runs in full precision. None by default."""
+        return set()
 
     def to_tensor(self, frames: np.ndarray, mean, std) -> torch.Tensor:
         """(..., H, W, 3) uint8 -> (..., 3, H, W) normalised, on the device."""

@@ -3,15 +3,22 @@
 The LAVIS `blip2_feature_extractor` ('pretrain') conventions that VideoLights used:
 - video: the Q-Former output for each clip's frame, first of the 32 query tokens, 768-d,
   unprojected;
-- text: the Q-Former's token-level text states (768-d per token, [CLS] included), pooled = the
-  [CLS] row;
+- text: LAVIS's caption processor first (`lavis_caption`), then the tokenizer without truncation
+  (LAVIS's `extract_features` pads and does not truncate); the Q-Former's token-level text
+  states (768-d per token, [CLS] included), pooled = the [CLS] row;
 - for caption-to-frame similarity (`synth`): the projected, L2-normalised 256-d embeddings of
   the 32 queries (B, 32, 256) and of the text's first token (B, 256).
+- precision: only the vision tower runs in the encoder's dtype; its states are cast to float32
+  before the Q-Former, which stays float32 with the query tokens, the text embeddings and the
+  projections (LAVIS runs only its ViT under autocast, and transformers keeps `query_tokens` and
+  `qformer` in float32 too).
 salesforce-lavis cannot be installed beside the rest (see the README); transformers carries the
 same model and loads the same Salesforce weights.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import torch
@@ -33,7 +40,19 @@ from extractors.base import (
     VideoEncoder,
 )
 
-MAX_TEXT_TOKENS = 35  # LAVIS's max_txt_len for the feature extractor
+# LAVIS's `BlipCaptionProcessor` (the feature extractor's "eval" text processor): these characters
+# become spaces, and a caption keeps at most 50 words.
+CAPTION_PUNCTUATION = re.compile(r'[.!"()*#:;~]')
+CAPTION_MAX_WORDS = 50
+
+
+def lavis_caption(text: str) -> str:
+    """A text as LAVIS's caption processor hands it to the tokenizer: lower case, the characters
+    . ! " ( ) * # : ; ~ turned into spaces, each run of two or more whitespace characters into
+    one space, no spaces at either end, the first 50 space-separated words."""
+    text = CAPTION_PUNCTUATION.sub(" ", text.lower())
+    text = re.sub(r"\s{2,}", " ", text).rstrip("\n").strip(" ")
+    return " ".join(text.split(" ")[:CAPTION_MAX_WORDS])
 
 
 # The vision tower and Q-Former of BLIP-2 (EVA ViT-g/14 and BERT-base), shared by the feature
@@ -128,6 +147,7 @@ def query_states(model: torch.nn.Module, image_states: torch.Tensor) -> torch.Te
     """A BLIP-2 model's Q-Former over vision states (B, 257, width): query states (B, 32,
     hidden); for the retrieval and the generation model alike."""
     queries = model.query_tokens.expand(len(image_states), -1, -1)
+    image_states = image_states.to(queries.dtype)  # LAVIS's `.float()` after its ViT
     mask = torch.ones(image_states.shape[:-1], dtype=torch.long, device=image_states.device)
     return model.qformer(
         query_embeds=queries, encoder_hidden_states=image_states, encoder_attention_mask=mask
@@ -143,6 +163,11 @@ class Blip2Encoder(VideoEncoder, TextEncoder):
         super().__init__(model, device, dtype, provenance)
         self.tokenizer = tokenizer
         self.dim = self.text_dim = model.config.qformer_config.hidden_size
+        self.max_text_tokens = model.config.qformer_config.max_position_embeddings
+
+    def fp32_parts(self, module: Blip2ForImageTextRetrieval) -> set[str]:
+        """Everything but the vision tower (see the module's docstring)."""
+        return {name.split(".", 1)[0] for name, _ in module.named_parameters()} - {"vision_model"}
 
     def vision_states(self, frames: np.ndarray) -> torch.Tensor:
         """frames (B, H, W, 3) uint8 -> the vision tower's last states (B, 257, vision width)."""
@@ -168,8 +193,13 @@ class Blip2Encoder(VideoEncoder, TextEncoder):
 
     @torch.inference_mode()
     def text_states(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        # Truncated only where the Q-Former's positions end (512), where LAVIS would fail.
         batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=MAX_TEXT_TOKENS, return_tensors="pt"
+            [lavis_caption(text) for text in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_text_tokens,
+            return_tensors="pt",
         ).to(self.device)
         embeddings = self.module.embeddings(input_ids=batch["input_ids"])
         states = self.module.qformer(

@@ -203,6 +203,11 @@ class Captioner(Encoder):
         prompt = [config.image_token_index] * config.num_query_tokens
         self.prompt = [*prompt, config.text_config.bos_token_id]
 
+    def fp32_parts(self, module: Blip2ForConditionalGeneration) -> set[str]:
+        """The query tokens and the Q-Former, which transformers keeps in float32 in every
+        dtype (`_keep_in_fp32_modules`); the vision tower and the decoder take the dtype."""
+        return set(module._keep_in_fp32_modules)
+
     def prompt_ids(self, batch: int) -> torch.Tensor:
         """(batch, num_query_tokens + 1): the image tokens, then BOS."""
         return torch.tensor([self.prompt] * batch, dtype=torch.long, device=self.device)
@@ -235,7 +240,8 @@ class Captioner(Encoder):
         input_ids = self.prompt_ids(len(image_states))
         embeddings = model.get_input_embeddings()(input_ids)
         image_slots = (input_ids == model.config.image_token_index).unsqueeze(-1)
-        image_inputs = model.language_projection(query_states).to(embeddings.dtype)
+        projection = model.language_projection
+        image_inputs = projection(query_states.to(projection.weight.dtype)).to(embeddings.dtype)
         output = model.language_model.generate(
             input_ids=input_ids,
             inputs_embeds=embeddings.masked_scatter(image_slots, image_inputs),
