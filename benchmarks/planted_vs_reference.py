@@ -10,7 +10,8 @@ BLIP-2 (768) per token, one query per video, one or two windows, three annotator
 on the relevant clips. A query's topic (one of 32) adds a direction of each feature type to its
 tokens and, scaled by the clip's mean score, to its window's clips; everything else is noise.
 
-Each seed trains both sides from scratch for 40 epochs with the VideoLights-B settings (batch
+Each seed trains both sides from scratch for 40 epochs (--train, --val and --epochs make a
+smaller version) with the VideoLights-B settings (batch
 32, lr 1e-4, the launch scripts' layers): ours with `videolights train --config
 qvhighlights-b`, the reference with its own `train.py` code path (`start_training`, patched only
 to run on a CPU: .cuda() is a no-op, its loader has no worker processes, two imports the path
@@ -68,13 +69,13 @@ def _window(rng, taken: list[list[int]]) -> list[int] | None:
     return None
 
 
-def generate(root: Path, seed: int = 0) -> tuple[Path, Path]:
+def generate(root: Path, train: int = TRAIN, val: int = VAL, seed: int = 0) -> tuple[Path, Path]:
     """Write the planted set under `root`; returns the training and validation annotations."""
     rng = np.random.default_rng(seed)
     video_topics = {name: _unit(rng, TOPICS, dim) for name, dim in VIDEO.items()}
     text_topics = {name: _unit(rng, TOPICS, dim) for name, dim in TEXT.items()}
     rows = []
-    for index in range(TRAIN + VAL):
+    for index in range(train + val):
         topic = int(rng.integers(TOPICS))
         windows = [_window(rng, [])]
         if rng.random() < 0.3:
@@ -108,7 +109,7 @@ def generate(root: Path, seed: int = 0) -> tuple[Path, Path]:
             }
         )
     paths = []
-    for name, part in (("train", rows[:TRAIN]), ("val", rows[TRAIN:])):
+    for name, part in (("train", rows[:train]), ("val", rows[train:])):
         path = root / f"planted_{name}.jsonl"
         path.write_text("".join(json.dumps(row) + "\n" for row in part))
         paths.append(path)
@@ -226,6 +227,8 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--seeds", type=int, default=2, help="seeds 2018, 2019, ...")
     parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--train", type=int, default=TRAIN, help="training queries")
+    parser.add_argument("--val", type=int, default=VAL, help="validation queries")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--sides", default="ours,reference")
     parser.add_argument("--out", type=Path, default=None)
@@ -235,7 +238,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="planted_vs_reference"))
     data = out / "data"
     if not (data / "planted_val.jsonl").is_file():
-        generate(data)
+        generate(data, args.train, args.val)
     os.environ["OMP_NUM_THREADS"] = "1"
     seeds = [2018 + k for k in range(args.seeds)]
     sides = args.sides.split(",")

@@ -23,7 +23,9 @@ from tests.data.reference.make_training_fixture import (
     TEXT_TYPES,
     VIDEO_TYPES,
     default_dtype,
+    dropped_elements,
     fingerprint,
+    recording_dropout,
     write_tiny_set,
 )
 
@@ -187,3 +189,22 @@ def test_window_labels_follow_the_clip_grid_with_the_switch(tiny_set):
         rows[5], clips
     )
     assert default.tolist() != expected
+
+
+def test_dropout_is_drawn_where_the_reference_draws_it(recorded, tiny_set):
+    """One training forward with the default dropouts (0.1; 0.5 on the inputs) puts as many
+    elements through dropout, per probability, as the reference's, once one more pass of our
+    decoder is counted: the reference also runs its decoder on the negative pairs, whose
+    outputs it never uses (ours skips it)."""
+    model_config = replace(CONFIG.model, dropout=0.1, input_dropout=0.5, dropout_sampler="torch")
+    dataset = make_dataset(tiny_set, DataConfig())
+    model = build_model(replace(CONFIG, model=model_config), 12, 8).train()
+    batch = make_collate(dataset)([dataset[i] for i in range(4)])
+    decoder_calls = []
+    with recording_dropout() as calls:
+        model.decoder.register_forward_pre_hook(lambda *_: decoder_calls.append(len(calls)))
+        model.decoder.register_forward_hook(lambda *_: decoder_calls.append(len(calls)))
+        model(**batch.inputs("cpu"))
+    start, end = decoder_calls
+    totals = dropped_elements(calls + calls[start:end])
+    assert totals == recorded["dropout"]

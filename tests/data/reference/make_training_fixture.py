@@ -12,6 +12,7 @@ writes the same files again. On them the reference code records:
   targets, saliency labels and pairs) with Python's `random` seeded 1000 + row before the call,
   for graded labels (dset "hl") and window labels (an annotation path containing "pre_train");
 - `order`: the sample order of its training `DataLoader` (shuffle, batch 4) over two epochs;
+- `dropout`: how many elements go through dropout, per probability, in one training forward;
 - `training`: the reference's own `train_epoch` and StepLR over 4 epochs of 5 steps (20 steps,
   lr_drop 2) on a small model with dropout 0 and weights from `seeded_state_dict`, in float64
   (so that rounding, which AdamW amplifies step after step, stays far below what a difference in
@@ -112,7 +113,7 @@ def fingerprint(tensor: torch.Tensor) -> torch.Tensor:
 def training_options(**overrides) -> argparse.Namespace:
     """`reference_options` with 2 decoder layers, dropout 0, our small set's feature sizes and
     the training settings."""
-    return reference_options(
+    settings = dict(
         device=torch.device("cpu"),
         dec_layers=2,
         dropout=0.0,
@@ -128,8 +129,8 @@ def training_options(**overrides) -> argparse.Namespace:
         pin_memory=False,
         debug=False,
         train_log_txt_formatter="{time_str} [Epoch] {epoch:03d} [Loss] {loss_str}\n",
-        **overrides,
     )
+    return reference_options(**(settings | overrides))
 
 
 def _import_reference(path: str):
@@ -230,6 +231,51 @@ def as_float64(inputs: dict) -> dict:
     }
 
 
+@contextlib.contextmanager
+def recording_dropout():
+    """The (p, elements) of every dropout drawn meanwhile (torch's dropout kernel, which
+    `F.dropout`, `nn.Dropout` and attention weights all reach)."""
+    calls, kernel = [], torch._VF.dropout
+
+    def dropout(x, p, training):
+        if training and p > 0:
+            calls.append((p, x.numel()))
+        return kernel(x, p, training)
+
+    torch._VF.dropout = dropout
+    try:
+        yield calls
+    finally:
+        del torch._VF.dropout
+
+
+def dropped_elements(calls: list[tuple[float, int]]) -> dict[float, int]:
+    """Elements under dropout, per probability."""
+    totals: dict[float, int] = {}
+    for p, count in calls:
+        totals[round(p, 6)] = totals.get(round(p, 6), 0) + count
+    return totals
+
+
+def record_dropout_sites(root: Path) -> dict[float, int]:
+    """One training-mode forward of the small model with the default dropouts (0.1, input
+    0.5) on the first four samples."""
+    from video_lights.model import build_model
+    from video_lights.start_end_dataset import (
+        StartEndDataset,
+        prepare_batch_inputs,
+        start_end_collate,
+    )
+
+    model, _ = build_model(training_options(dropout=0.1, input_dropout=0.5))
+    dataset = StartEndDataset(**dataset_kwargs(root, root / "train.jsonl"))
+    inputs, _ = prepare_batch_inputs(start_end_collate([dataset[i] for i in range(4)])[1], "cpu")
+    model.train()
+    with recording_dropout() as calls:
+        model(**inputs)
+    return dropped_elements(calls)
+
+
 def record_training(root: Path) -> dict:
     from torch.utils.data import DataLoader
     from video_lights import train as reference_train
@@ -308,7 +354,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows = write_tiny_set(root)
-        recorded = {"dataset": record_dataset(root, rows), "order": record_order(root)}
+        recorded = {
+            "dataset": record_dataset(root, rows),
+            "order": record_order(root),
+            "dropout": record_dropout_sites(root),
+        }
         recorded["training"] = record_training(root)
     torch.save(recorded, HERE / "reference_training.pt")
 
