@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from flows.pretrain_then_finetune import pretrain_then_finetune
 from tests.flows.conftest import TINY
@@ -10,6 +12,7 @@ from tests.flows.conftest import TINY
 
 @pytest.mark.timeout(300)
 def test_each_step_passes_its_outputs_to_the_next(prefect_api, data_dir, tmp_path):
+    """With the flow's default encoders (SlowFast, CLIP, BLIP-2), as the demo runs it."""
     annotations = data_dir / "annotations" / "big_buck_bunny_0_30.jsonl"
     out = tmp_path / "run"
     run = pretrain_then_finetune(
@@ -17,7 +20,6 @@ def test_each_step_passes_its_outputs_to_the_next(prefect_api, data_dir, tmp_pat
         finetune_annotations=annotations,
         val_annotations=annotations,
         out=out,
-        encoders=("clip",),
         pretrain_epochs=1,
         finetune_epochs=1,
         **TINY,
@@ -38,9 +40,26 @@ def test_each_step_passes_its_outputs_to_the_next(prefect_api, data_dir, tmp_pat
     finetuned = steps["finetune"]["result"]["best_checkpoint"]
     assert steps["evaluate"]["inputs"]["checkpoint"] == finetuned
     assert steps["pretrain"]["inputs"]["train_annotations"] == steps["synth"]["result"]["out"]
-    assert run.synth.rows_total == 3 and run.caption_text_files == 3
+    assert run.synth.rows_total == 3
+    assert run.caption_text_files == 3 * 2  # each caption's CLIP and BLIP-2 features
     assert run.pretrain.best_checkpoint.is_file() and run.finetune.best_checkpoint.is_file()
     assert run.evaluate.submission.is_file() and "MR-full-mAP" in run.evaluate.brief
+
+    video_dirs, text_dirs = run.extract.video_feature_dirs, run.extract.text_feature_dirs
+    assert [d.name for d in video_dirs] == [
+        "slowfast_features",
+        "clip_features",
+        "blip_video_features",
+    ]
+    assert [d.name for d in text_dirs] == ["clip_text_features", "blip_text_features"]
+    video_width = sum(
+        np.load(d / "big_buck_bunny_0_30.npz")["features"].shape[1] for d in video_dirs
+    )
+    text_width = sum(np.load(d / "qid1.npz")["last_hidden_state"].shape[1] for d in text_dirs)
+    for trained in (run.pretrain, run.finetune):  # both on all three video feature types
+        checkpoint = torch.load(trained.best_checkpoint, weights_only=True)
+        assert checkpoint["video_dim"] == video_width + 2  # + the temporal encoding
+        assert checkpoint["text_dim"] == text_width
 
 
 def test_a_failing_step_is_recorded_in_the_lineage(prefect_api, data_dir, tmp_path):
