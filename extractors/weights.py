@@ -24,11 +24,11 @@ import hashlib
 import json
 import logging
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.store import atomic_write, atomic_write_json
+# pipeline.store (numpy) and urllib.request are imported where they are used: the command
+# line's parser reads SOURCES, and `videolights --help` must not wait for them.
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,8 @@ def record_checksum(path: Path, digest: str | None = None) -> str:
     digest = digest or sha256(path)
     records = _records(path.parent)
     records[path.name] = {"sha256": digest, "files": file_stats(path)}
+    from pipeline.store import atomic_write_json
+
     atomic_write_json(path.parent / CHECKSUMS, records)
     return digest
 
@@ -293,6 +295,10 @@ def fetch(name: str, folder: str | Path) -> Path:
         wanted = hub_files(list_repo_files(repository))
         snapshot_download(repository, local_dir=target, allow_patterns=wanted)
     else:
+        import urllib.request
+
+        from pipeline.store import atomic_write
+
         url = download_url(source)
         atomic_write(target, lambda temporary: urllib.request.urlretrieve(url, temporary))
     record_checksum(target)

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = {"torch", "prefect", "pydantic", "pandas", "pyarrow", "transformers"}
+HEAVY = {"torch", "prefect", "numpy", "pydantic", "pandas", "pyarrow", "transformers"}
 
 
 def loaded_after(code: str) -> set[str]:
