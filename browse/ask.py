@@ -82,7 +82,7 @@ class Asker:
         return job
 
     def run(self, job: Job) -> None:
-        from model.checkpoints import load_model
+        from model.checkpoints import load_trained
         from model.predict import VIDEO_ENCODERS, VideoQuerySettings, predict_video
         from pipeline.probe import probe
 
@@ -97,8 +97,8 @@ class Asker:
                 weights=self.settings.weights,
                 device=self.settings.device,
             )
-            _, config, _ = load_model(self.checkpoint, "cpu")
-            names = config.video_features
+            _, _, inputs, _ = load_trained(self.checkpoint, "cpu")
+            names = [feature.folder for feature in inputs.video]
             cached = all(
                 video_feature_path(self.cache, VIDEO_ENCODERS[name], job.vid).is_file()
                 for name in names
@@ -107,12 +107,12 @@ class Asker:
                 from model.predict import video_features
 
                 job.state = "extracting"
-                job.clips = probe(path).num_clips(config.data.clip_length)
+                job.clips = probe(path).num_clips(inputs.clip_length)
 
                 def advance() -> None:
                     job.clips_done += 1
 
-                arrays, _ = video_features(settings, config, on_clip=advance)
+                arrays, _ = video_features(settings, inputs, on_clip=advance)
                 for name, array in zip(names, arrays, strict=True):
                     write_video_features(self.cache, VIDEO_ENCODERS[name], job.vid, array)
             job.state = "predicting"

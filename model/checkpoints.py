@@ -1,4 +1,6 @@
-"""Our checkpoints: the model's weights with the config and input sizes that rebuild it.
+"""Our checkpoints: the model's weights with the config and input sizes that rebuild it, and
+what the model was trained on (`TrainedInputs`: the feature folders in concatenation order with
+their widths, the clip length and the preset), so that prediction makes the same inputs.
 
 Saved atomically; loaded with `torch.load(weights_only=True)`. Prediction without a
 `--checkpoint` uses `$VIDEOLIGHTS_CHECKPOINT`, else `~/.cache/videolights/videolights.ckpt`.
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -34,6 +36,119 @@ def default_checkpoint() -> Path:
             f"(videolights import-checkpoint REF.ckpt {path})"
         )
     return path
+
+
+class CheckpointMismatchError(ValueError):
+    """Features that do not fit the model: what it was trained on against what was given."""
+
+
+@dataclass(frozen=True)
+class FeatureType:
+    folder: str  # the released layout's folder name, e.g. "clip_features"
+    width: int | None  # None: not recorded (a checkpoint older than the record)
+
+    def __str__(self) -> str:
+        return self.folder if self.width is None else f"{self.folder} ({self.width})"
+
+
+def _describe(types: Sequence[FeatureType]) -> str:
+    return " + ".join(map(str, types))
+
+
+@dataclass(frozen=True)
+class TrainedInputs:
+    """What a model was trained on: video and text feature types in concatenation order with
+    their widths, the clip length, the preset (or YAML config) name, and the model's input widths
+    (temporal encoding included). `recorded` is False for checkpoints saved before this record:
+    their feature types are the preset's list, which need not be what the model was trained on."""
+
+    video: tuple[FeatureType, ...]
+    text: tuple[FeatureType, ...]
+    clip_length: float
+    preset: str
+    video_dim: int
+    text_dim: int
+    temporal_encoding: bool = True
+    recorded: bool = True
+    name: str = "the checkpoint"  # how messages name it
+
+    @classmethod
+    def of_training(cls, config: TrainConfig, video_widths, text_widths) -> TrainedInputs:
+        """The record of a run on the config's feature folders, of these widths."""
+        return cls(
+            tuple(map(FeatureType, config.video_features, video_widths)),
+            tuple(map(FeatureType, config.text_features, text_widths)),
+            config.data.clip_length,
+            config.name,
+            sum(video_widths) + 2 * config.data.temporal_encoding,
+            sum(text_widths),
+            config.data.temporal_encoding,
+        )
+
+    @classmethod
+    def of_checkpoint(cls, checkpoint: dict, path: Path | None = None) -> TrainedInputs:
+        name = "the checkpoint" if path is None else f"the checkpoint {path}"
+        config = config_from_dict(checkpoint["config"])
+        record = checkpoint.get("trained_on")
+        if record is None:
+            return cls(
+                tuple(FeatureType(folder, None) for folder in config.video_features),
+                tuple(FeatureType(folder, None) for folder in config.text_features),
+                config.data.clip_length,
+                config.name,
+                checkpoint["video_dim"],
+                checkpoint["text_dim"],
+                config.data.temporal_encoding,
+                recorded=False,
+                name=name,
+            )
+        return cls(
+            tuple(FeatureType(*pair) for pair in record["video"]),
+            tuple(FeatureType(*pair) for pair in record["text"]),
+            record["clip_length"],
+            record["preset"],
+            checkpoint["video_dim"],
+            checkpoint["text_dim"],
+            config.data.temporal_encoding,
+            name=name,
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "video": [[t.folder, t.width] for t in self.video],
+            "text": [[t.folder, t.width] for t in self.text],
+            "clip_length": self.clip_length,
+            "preset": self.preset,
+        }
+
+    def describe(self) -> str:
+        """What the model was trained on, as messages say it."""
+        features = (
+            f"video features {_describe(self.video)} and text features {_describe(self.text)}"
+        )
+        if self.recorded:
+            return f"{self.name} was trained on {features}"
+        return (
+            f"{self.name} does not record its features (saved before the record); it takes "
+            f"video features {self.video_dim - 2 * self.temporal_encoding} wide and text "
+            f"features {self.text_dim} wide, and its preset {self.preset!r} names {features}"
+        )
+
+    def check(self, video: Sequence[FeatureType], text: Sequence[FeatureType], source: str):
+        """Raise CheckpointMismatchError unless `video` and `text` (what `source` gives) have
+        the widths the model was trained on, type by type (for a checkpoint without the
+        record, in total)."""
+        if self.recorded:
+            widths = [t.width for t in video], [t.width for t in text]
+            fits = widths == ([t.width for t in self.video], [t.width for t in self.text])
+        else:
+            video_width = sum(t.width for t in video) + 2 * self.temporal_encoding
+            fits = video_width == self.video_dim and sum(t.width for t in text) == self.text_dim
+        if not fits:
+            raise CheckpointMismatchError(
+                f"{self.describe()}; {source} gives video features {_describe(video)} "
+                f"and text features {_describe(text)}"
+            )
 
 
 def build_model(config: TrainConfig, video_dim: int, text_dim: int) -> VideoLights:
@@ -86,9 +201,17 @@ def load_checkpoint(path: Path) -> dict:
 
 def load_model(path: Path, device: str = "auto") -> tuple[VideoLights, TrainConfig, torch.device]:
     """A model from one of our checkpoints, in eval mode on the device."""
+    model, config, _, torch_device = load_trained(path, device)
+    return model, config, torch_device
+
+
+def load_trained(path: Path, device: str = "auto"):
+    """(model in eval mode on the device, config, TrainedInputs, device) of one of our
+    checkpoints."""
     checkpoint = load_checkpoint(path)
     config = config_from_dict(checkpoint["config"])
     model = build_model(config, checkpoint["video_dim"], checkpoint["text_dim"])
     model.load_state_dict(checkpoint["model"])
     torch_device = resolve_device(device)
-    return model.to(torch_device).eval(), config, torch_device
+    inputs = TrainedInputs.of_checkpoint(checkpoint, path)
+    return model.to(torch_device).eval(), config, inputs, torch_device

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoints import CheckpointFileError, build_model, read_torch_file, save_checkpoint
+from model.checkpoints import (
+    CheckpointFileError,
+    TrainedInputs,
+    build_model,
+    read_torch_file,
+    save_checkpoint,
+)
 from model.config import QVHIGHLIGHTS, DataConfig, ModelConfig
 
 # Reference prefix -> ours; applied in order, first match wins.
@@ -79,18 +85,65 @@ def model_config_from_opt(opt: argparse.Namespace) -> ModelConfig:
     )
 
 
+# The reference scripts' feature folders -> our feature type and its width (the widths the
+# scripts add up into v_feat_dim and t_feat_dim).
+REFERENCE_FOLDERS = {
+    "slowfast_features": ("slowfast_features", 2304),
+    "clip_features": ("clip_features", 512),
+    "blip_video_features": ("blip_video_features", 768),
+    "clip_text_features": ("clip_text_features", 512),
+    "clip_aug_text_features_openai": ("clip_text_features", 512),
+    "blip_text_features": ("blip_text_features", 768),
+    "blip_aug_text_features_openai": ("blip_text_features", 768),
+}
+
+
+def feature_types(opt: argparse.Namespace, temporal_encoding: bool):
+    """(video, text) lists of (folder, width) the reference model was trained on, from its
+    options' feature folders; None when they are missing, unknown, or do not add up to its
+    input widths."""
+    folders = getattr(opt, "v_feat_dirs", None), getattr(opt, "t_feat_dirs", None)
+    if not all(folders):
+        return None
+    names = [[Path(folder).name for folder in group] for group in folders]
+    if not all(name in REFERENCE_FOLDERS for group in names for name in group):
+        return None
+    video, text = ([REFERENCE_FOLDERS[name] for name in group] for group in names)
+    video_width = sum(width for _, width in video) + 2 * temporal_encoding
+    if video_width != opt.v_feat_dim or sum(width for _, width in text) != opt.t_feat_dim:
+        return None
+    return video, text
+
+
 def import_checkpoint(source: Path, target: Path) -> Path:
-    """Write one of our checkpoints from a reference checkpoint; returns `target`."""
+    """Write one of our checkpoints from a reference checkpoint; returns `target`. What the
+    model was trained on is recorded when its options name known feature folders."""
     checkpoint = read_torch_file(source, safe_globals=[argparse.Namespace])
     if "model" not in checkpoint or "opt" not in checkpoint:
         raise ValueError(f"{source}: not a reference checkpoint (no 'model' and 'opt')")
     opt = checkpoint["opt"]
+    data = DataConfig(
+        clip_length=float(getattr(opt, "clip_length", 2.0)),
+        temporal_encoding="tef" in getattr(opt, "ctx_mode", "video_tef"),
+    )
     config = replace(
         QVHIGHLIGHTS,
         name=f"imported:{Path(source).name}",
         model=model_config_from_opt(opt),
-        data=DataConfig(clip_length=float(getattr(opt, "clip_length", 2.0))),
+        data=data,
     )
+    types = feature_types(opt, data.temporal_encoding)
+    record = {}
+    if types is not None:
+        video, text = types
+        config = replace(
+            config,
+            video_features=tuple(folder for folder, _ in video),
+            text_features=tuple(folder for folder, _ in text),
+        )
+        widths = [width for _, width in video], [width for _, width in text]
+        trained_on = TrainedInputs.of_training(config, *widths)
+        record = {"trained_on": trained_on.to_dict()}
     model = build_model(config, opt.v_feat_dim, opt.t_feat_dim)
     try:
         model.load_state_dict(convert_state_dict(checkpoint["model"]))
@@ -106,5 +159,6 @@ def import_checkpoint(source: Path, target: Path) -> Path:
             "text_dim": opt.t_feat_dim,
             "model": model.state_dict(),
             "imported_from": str(source),
-        },
+        }
+        | record,
     )

@@ -91,6 +91,7 @@ class ModelConfig:
 class TrainConfig:
     name: str
     evaluation: str = "qvhighlights"  # qvhighlights | moments | tvsum
+    # The preset's feature folders; training replaces them with the folders it is given.
     video_features: tuple[str, ...] = ("slowfast_features", "clip_features")
     text_features: tuple[str, ...] = ("clip_text_features",)
     data: DataConfig = field(default_factory=DataConfig)

@@ -109,12 +109,20 @@ class MomentDataset(torch.utils.data.Dataset):
             self.skipped.append(str(error))
             return False
 
-    def _load(self, row: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _load_types(self, row: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
         videos = [load_features(d / f"{row['vid']}.npz", "features") for d in self.video_dirs]
         texts = [
             load_features(d / f"qid{row['qid']}.npz", "last_hidden_state") for d in self.text_dirs
         ]
-        return assemble_inputs(videos, texts, self.config)
+        return videos, texts
+
+    def _load(self, row: dict) -> tuple[np.ndarray, np.ndarray]:
+        return assemble_inputs(*self._load_types(row), self.config)
+
+    def feature_widths(self) -> tuple[list[int], list[int]]:
+        """The width of each video and each text feature type, in order (the first sample's)."""
+        videos, texts = self._load_types(self.rows[0])
+        return [v.shape[1] for v in videos], [t.shape[1] for t in texts]
 
     def __len__(self) -> int:
         return len(self.rows)

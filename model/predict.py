@@ -10,6 +10,7 @@ the encoders that made the training features.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.checkpoints import load_model
-from model.config import TrainConfig
+from model.checkpoints import (
+    CheckpointMismatchError,
+    FeatureType,
+    TrainedInputs,
+    load_trained,
+)
+from model.config import DataConfig, TrainConfig
 from model.data import (
     Batch,
     MomentDataset,
@@ -29,7 +35,13 @@ from model.data import (
     read_annotations,
 )
 from model.spans import cxw_to_xx
-from pipeline.store import atomic_write, atomic_write_text
+from pipeline.store import (
+    TEXT_FOLDERS,
+    VIDEO_FOLDERS,
+    FeatureFileError,
+    atomic_write,
+    atomic_write_text,
+)
 
 
 @torch.inference_mode()
@@ -80,7 +92,7 @@ def predict(
     checkpoint, annotations, video_feature_dirs, text_feature_dirs, out, device="auto"
 ) -> Path:
     """A submission JSONL for every row of `annotations`, from a checkpoint of `train`."""
-    model, config, torch_device = load_model(Path(checkpoint), device)
+    model, config, inputs, torch_device = load_trained(Path(checkpoint), device)
     dataset = MomentDataset(
         read_annotations(annotations),
         video_feature_dirs,
@@ -88,17 +100,22 @@ def predict(
         config.data,
         training=False,
     )
+    video_widths, text_widths = dataset.feature_widths()
+    inputs.check(
+        list(map(FeatureType, (Path(d).name for d in video_feature_dirs), video_widths)),
+        list(map(FeatureType, (Path(d).name for d in text_feature_dirs), text_widths)),
+        "the feature folders",
+    )
     predictions = predict_dataset(model, dataset, torch_device, config)
     return write_submission(predictions, Path(out))
 
 
 # Feature folders of the released layout -> the encoder that makes them.
-VIDEO_ENCODERS = {
-    "clip_features": "clip",
-    "slowfast_features": "slowfast",
-    "blip_video_features": "blip2",
-}
-TEXT_ENCODERS = {"clip_text_features": "clip", "blip_text_features": "blip2"}
+VIDEO_ENCODERS = {folder: encoder for encoder, folder in VIDEO_FOLDERS.items()}
+TEXT_ENCODERS = {folder: encoder for encoder, folder in TEXT_FOLDERS.items()}
+# Moments of overlapping windows are merged as the reference's post-processing does when NMS is
+# on (utils/temporal_nms.py); 0.7 is the threshold its family's scripts pass (--nms_thd 0.7).
+NMS_THRESHOLD = 0.7
 
 
 @dataclass(frozen=True)
@@ -120,74 +137,192 @@ class VideoQuerySettings:
             raise ValueError("give at least one non-empty query")
 
 
-def _encoders(names, settings: VideoQuerySettings, table: dict[str, str]) -> list:
+def _encoders(inputs: TrainedInputs, settings: VideoQuerySettings) -> tuple[dict, dict]:
+    """(folder -> video encoder, folder -> text encoder) making exactly the checkpoint's
+    feature types, each encoder built once; no video encoders when features are given."""
     from extractors.registry import build_encoder
 
-    missing = [name for name in names if name not in table]
-    if missing:
-        raise ValueError(f"no encoder makes {', '.join(missing)}; use precomputed --features")
-    return [
-        build_encoder(table[name], settings.model_size, settings.weights, settings.device)
-        for name in names
+    video = [] if settings.features is not None else [t.folder for t in inputs.video]
+    text = [t.folder for t in inputs.text]
+    unknown = [f for f in video if f not in VIDEO_ENCODERS] + [
+        f for f in text if f not in TEXT_ENCODERS
     ]
+    if unknown:
+        raise CheckpointMismatchError(
+            f"{inputs.describe()}; no encoder here makes "
+            f"{', '.join(unknown)} (predict with --annotations and feature folders instead)"
+        )
+    built = {}
+
+    def encoder(name: str):
+        if name not in built:
+            built[name] = build_encoder(
+                name, settings.model_size, settings.weights, settings.device
+            )
+        return built[name]
+
+    return (
+        {folder: encoder(VIDEO_ENCODERS[folder]) for folder in video},
+        {folder: encoder(TEXT_ENCODERS[folder]) for folder in text},
+    )
 
 
 def video_features(
-    settings: VideoQuerySettings, config, on_clip=None
+    settings: VideoQuerySettings, inputs: TrainedInputs, on_clip=None, encoders=None
 ) -> tuple[list[np.ndarray], float]:
-    """Per-type video features in the config's order, and the video's duration. `on_clip()`
-    is called after each clip is decoded when the features are extracted."""
+    """Per-type video features in the checkpoint's order, and the video's duration: read from
+    settings.features, else extracted with `encoders` (folder -> encoder; default: built for
+    the checkpoint's folders). `on_clip()` is called after each clip is decoded."""
     from pipeline.probe import probe
     from pipeline.store import load_video_features
 
     info = probe(settings.video)
     if settings.features is not None:
-        arrays = [
-            load_video_features(settings.features / name / f"{info.video_id}.npz")
-            for name in config.video_features
-        ]
+        try:
+            arrays = [
+                load_video_features(settings.features / t.folder / f"{info.video_id}.npz")
+                for t in inputs.video
+            ]
+        except FeatureFileError as error:
+            raise CheckpointMismatchError(f"{inputs.describe()}; {error}") from None
         return arrays, info.duration
     from extractors.run import ExtractReport, ExtractSettings, encode_video
 
-    encoders = dict(
-        zip(
-            config.video_features,
-            _encoders(config.video_features, settings, VIDEO_ENCODERS),
-            strict=True,
-        )
-    )
+    if encoders is None:
+        encoders, _ = _encoders(inputs, settings)
     extract = ExtractSettings(
-        encoders=tuple(VIDEO_ENCODERS[n] for n in config.video_features),
+        encoders=tuple(VIDEO_ENCODERS[folder] for folder in encoders),
         preset=settings.preset,
-        clip_length=config.data.clip_length,
+        clip_length=inputs.clip_length,
         model_size=settings.model_size,
     )
     features = encode_video(info, encoders, extract, ExtractReport(), on_clip)
     # Rounded as the stored features the model was trained on are (float16).
-    arrays = [
-        features[name].astype(np.float16).astype(np.float32) for name in config.video_features
-    ]
+    arrays = [features[t.folder].astype(np.float16).astype(np.float32) for t in inputs.video]
     return arrays, info.duration
 
 
 def predict_video(settings: VideoQuerySettings) -> list[dict]:
     """Submission-format predictions for every query; writes them as JSONL and one PNG per
-    query (saliency curve, top moments shaded) into settings.out."""
-    model, config, device = load_model(Path(settings.checkpoint), settings.device)
-    videos, duration = video_features(settings, config)
-    text_encoders = _encoders(config.text_features, settings, TEXT_ENCODERS)
-    per_encoder = [encoder.encode_texts(list(settings.queries)) for encoder in text_encoders]
-    samples = []
-    for index, query in enumerate(settings.queries):
-        video, text = assemble_inputs(videos, [f[index].tokens for f in per_encoder], config.data)
-        row = {"qid": index, "query": query, "vid": Path(settings.video).stem, "duration": duration}
-        samples.append(Sample(index, row["vid"], duration, video, text, row))
-    predictions = predict_batch(model, collate_inputs(samples), device, config.data.clip_length)
+    query (saliency curve, top moments shaded) into settings.out. A video longer than the
+    model's training length is scored in windows (`predict_in_windows`)."""
+    model, config, inputs, device = load_trained(Path(settings.checkpoint), settings.device)
+    video_encoders, text_encoders = _encoders(inputs, settings)
+    text_types = [FeatureType(f, e.text_dim) for f, e in text_encoders.items()]
+    source = f"--model-size {settings.model_size}"
+    if settings.features is None:
+        video_types = [FeatureType(f, e.dim) for f, e in video_encoders.items()]
+        inputs.check(video_types, text_types, f"extraction with {source}")
+    videos, duration = video_features(settings, inputs, encoders=video_encoders)
+    if settings.features is not None:
+        video_types = [
+            FeatureType(t.folder, v.shape[1]) for t, v in zip(inputs.video, videos, strict=True)
+        ]
+        inputs.check(video_types, text_types, f"--features {settings.features} with {source}")
+    per_encoder = [e.encode_texts(list(settings.queries)) for e in text_encoders.values()]
+
+    def score(samples: list[Sample]) -> list[dict]:
+        size = config.optim.eval_batch_size
+        return [
+            prediction
+            for first in range(0, len(samples), size)
+            for prediction in predict_batch(
+                model, collate_inputs(samples[first : first + size]), device, inputs.clip_length
+            )
+        ]
+
+    vid = Path(settings.video).stem
+    predictions = [
+        predict_in_windows(
+            videos,
+            [f[index].tokens for f in per_encoder],
+            {"qid": index, "query": query, "vid": vid, "duration": duration},
+            config.data,
+            score,
+        )
+        for index, query in enumerate(settings.queries)
+    ]
     out = Path(settings.out)
     write_submission(predictions, out / "predictions.jsonl")
     for prediction in predictions:
-        plot_prediction(prediction, config.data.clip_length, out / f"query{prediction['qid']}.png")
+        plot_prediction(prediction, inputs.clip_length, out / f"query{prediction['qid']}.png")
     return predictions
+
+
+def window_starts(clips: int, size: int) -> list[int]:
+    """First clips of the windows of `size` clips that cover `clips` clips: one window when
+    they fit, else one every half window, the last ending with the video."""
+    if clips <= size:
+        return [0]
+    return list(range(0, clips - size, max(1, size // 2))) + [clips - size]
+
+
+def predict_in_windows(
+    videos: list[np.ndarray],
+    texts: list[np.ndarray],
+    row: dict,
+    data: DataConfig,
+    score: Callable[[list[Sample]], list[dict]],
+    nms_threshold: float = NMS_THRESHOLD,
+) -> dict:
+    """The prediction of one query over a video of any length. Each window of the training
+    length (data.max_video_clips clips) is assembled as a training sample is and scored by
+    `score` (samples -> predictions, e.g. `predict_batch` with a model); `merge_windows`
+    joins them."""
+    clips = min(len(v) for v in videos)
+    size = data.max_video_clips
+    starts = window_starts(clips, size)
+    samples = []
+    for start in starts:
+        video, text = assemble_inputs([v[start : start + size] for v in videos], texts, data)
+        duration = min(float(row["duration"]) - start * data.clip_length, size * data.clip_length)
+        samples.append(Sample(row["qid"], row["vid"], duration, video, text, row))
+    predictions = score(samples)
+    if len(predictions) == 1:
+        return predictions[0]
+    return merge_windows(predictions, starts, data.clip_length, clips, nms_threshold)
+
+
+def merge_windows(
+    predictions: list[dict],
+    starts: list[int],
+    clip_length: float,
+    clips: int,
+    nms_threshold: float = NMS_THRESHOLD,
+) -> dict:
+    """One prediction from those of windows starting at the clips `starts`: moments shifted to
+    the video's time and merged by non-maximum suppression (as many as one window gives),
+    saliency averaged over the windows that cover each clip."""
+    moments, total, count = [], np.zeros(clips), np.zeros(clips)
+    for prediction, start in zip(predictions, starts, strict=True):
+        offset = start * clip_length
+        moments += [[s + offset, e + offset, p] for s, e, p in prediction["pred_relevant_windows"]]
+        saliency = prediction["pred_saliency_scores"]
+        total[start : start + len(saliency)] += saliency
+        count[start : start + len(saliency)] += 1
+    keep = len(predictions[0]["pred_relevant_windows"])
+    return predictions[0] | {
+        "pred_relevant_windows": temporal_nms(moments, nms_threshold, keep),
+        "pred_saliency_scores": [round(float(s), 4) for s in total / np.maximum(count, 1)],
+    }
+
+
+def temporal_iou(a, b) -> float:
+    intersection = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - intersection
+    return intersection / union if union > 0 else 0.0
+
+
+def temporal_nms(moments: list, threshold: float, keep: int) -> list:
+    """[start, end, score] moments by descending score, each dropped when its IoU with a kept
+    one exceeds `threshold`; at most `keep` (the rule of the reference's temporal_nms)."""
+    kept = []
+    for moment in sorted(moments, key=lambda m: m[2], reverse=True):
+        if len(kept) == keep:
+            break
+        if all(temporal_iou(moment, other) <= threshold for other in kept):
+            kept.append(moment)
+    return kept
 
 
 def plot_prediction(prediction: dict, clip_length: float, path: Path, top: int = 3) -> Path:

@@ -24,7 +24,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from extractors.registry import resolve_device
-from model.checkpoints import build_model, load_checkpoint, save_checkpoint
+from model.checkpoints import TrainedInputs, build_model, load_checkpoint, save_checkpoint
 from model.config import OptimConfig, TrainConfig, load_config
 from model.data import MomentDataset, make_collate, read_annotations
 from model.eval import moment_only, qvhighlights, tvsum
@@ -108,7 +108,14 @@ class TrainSettings:
         data = config.data
         if self.skip_missing_features:
             data = replace(data, skip_missing_features=True)
-        return replace(config, optim=replace(config.optim, **optim), data=data)
+        return replace(
+            config,
+            optim=replace(config.optim, **optim),
+            data=data,
+            # The folders given are the features trained on, whatever the preset lists.
+            video_features=tuple(Path(d).name for d in self.video_feature_dirs),
+            text_features=tuple(Path(d).name for d in self.text_feature_dirs),
+        )
 
     def uses_autocast(self, device: torch.device) -> bool:
         return self.mixed_precision == "bf16" or (
@@ -224,7 +231,13 @@ def train(settings: TrainSettings) -> TrainResult:
 
     _write_run_record(out, settings, config, video_dim, text_dim, dataset.skipped)
     loader = make_loader(dataset, config.optim, order)
-    base = {"config": config.to_dict(), "video_dim": video_dim, "text_dim": text_dim}
+    trained_on = TrainedInputs.of_training(config, *dataset.feature_widths())
+    base = {
+        "config": config.to_dict(),
+        "video_dim": video_dim,
+        "text_dim": text_dim,
+        "trained_on": trained_on.to_dict(),
+    }
     board = SummaryWriter(out / "tensorboard")
     for epoch in range(state["epoch"], config.optim.epochs):
         losses = _train_epoch(

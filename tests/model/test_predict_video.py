@@ -4,8 +4,10 @@ saliency per query, a PNG; the same answer from precomputed features."""
 import json
 
 import pytest
+import torch
 
 from flows.cli import main
+from model.checkpoints import load_checkpoint
 from tests.model.conftest import train_on_videos
 
 
@@ -101,3 +103,17 @@ def test_without_any_checkpoint_the_error_says_where_it_looked(tmp_path, monkeyp
     error = capsys.readouterr().err
     assert str(tmp_path / ".cache/videolights/videolights.ckpt") in error
     assert "import-checkpoint" in error
+
+
+def test_a_checkpoint_from_before_the_record_falls_back_to_its_preset_s_features(
+    checkpoint, tmp_path
+):
+    """Checkpoints saved before the feature record name the preset's list (here the folders
+    trained on): when their widths fit the model, prediction goes on with them."""
+    old = load_checkpoint(checkpoint["checkpoint"])
+    del old["trained_on"]
+    torch.save(old, tmp_path / "old.ckpt")
+    features = ("--features", str(checkpoint["features"]))
+    recorded = run_predict(checkpoint, tmp_path / "a", *features)
+    old_checkpoint = checkpoint | {"checkpoint": tmp_path / "old.ckpt"}
+    assert run_predict(old_checkpoint, tmp_path / "b", *features) == recorded

@@ -1,0 +1,193 @@
+"""A checkpoint records what its model was trained on (feature folders in concatenation order,
+their widths, clip length, preset), and `predict` makes exactly those inputs or says, with exit
+status 2, what the checkpoint expects and what it got.
+
+The run here trains on CLIP features only with a config based on the `qvhighlights` preset,
+which lists SlowFast + CLIP: the demo's situation (folders other than the preset's list)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from extractors.run import ExtractSettings, extract
+from flows.cli import main
+from model.checkpoints import load_checkpoint
+from model.train import TrainSettings, train
+from pipeline.store import write_text_features, write_video_features
+
+ROWS = [
+    {
+        "qid": 0,
+        "query": "a bird on a branch",
+        "vid": "bunny",
+        "duration": 30.0,
+        "relevant_windows": [[10, 16]],
+        "relevant_clip_ids": [5, 6, 7],
+        "saliency_scores": [[2, 3, 4]] * 3,
+    },
+    {
+        "qid": 1,
+        "query": "the rabbit wakes up",
+        "vid": "bunny",
+        "duration": 30.0,
+        "relevant_windows": [[20, 26]],
+        "relevant_clip_ids": [10, 11, 12],
+        "saliency_scores": [[4, 4, 4]] * 3,
+    },
+]
+
+
+def train_on(root, features, config, video_folders, text_folders):
+    queries = root / "queries.jsonl"
+    queries.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    result = train(
+        TrainSettings(
+            train_annotations=queries,
+            video_feature_dirs=tuple(features / f for f in video_folders),
+            text_feature_dirs=tuple(features / f for f in text_folders),
+            out=root / "run",
+            config=config,
+            epochs=1,
+            batch_size=2,
+            device="cpu",
+        )
+    )
+    return result.best_checkpoint
+
+
+@pytest.fixture(scope="module")
+def clip_only(tmp_path_factory, bundled_video, small_config):
+    root = tmp_path_factory.mktemp("clip_only")
+    videos = root / "videos"
+    videos.mkdir()
+    shutil.copy(bundled_video, videos / "bunny.webm")
+    queries = root / "rows.jsonl"
+    queries.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    features = root / "features"
+    settings = ExtractSettings(encoders=("clip",), model_size="tiny", device="cpu")
+    extract(videos, features, settings, queries)
+    checkpoint = train_on(root, features, small_config, ["clip_features"], ["clip_text_features"])
+    return {"checkpoint": checkpoint, "features": features, "video": videos / "bunny.webm"}
+
+
+def predict(checkpoint, video, out, *extra):
+    return main(
+        [
+            "predict",
+            "--checkpoint",
+            str(checkpoint),
+            "--video",
+            str(video),
+            "--query",
+            "the rabbit wakes up",
+            "--model-size",
+            "tiny",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+def width(path, key):
+    with np.load(path) as archive:
+        return archive[key].shape[1]
+
+
+def test_the_checkpoint_records_the_folders_trained_on_not_the_preset_s_list(clip_only):
+    checkpoint = load_checkpoint(clip_only["checkpoint"])
+    features = clip_only["features"]
+    assert checkpoint["trained_on"] == {
+        "video": [["clip_features", width(features / "clip_features/bunny.npz", "features")]],
+        "text": [
+            [
+                "clip_text_features",
+                width(features / "clip_text_features/qid0.npz", "last_hidden_state"),
+            ]
+        ],
+        "clip_length": 2.0,
+        "preset": "small",  # the YAML config's name
+    }
+    assert list(checkpoint["config"]["video_features"]) == ["clip_features"]
+
+
+def test_predict_video_extracts_exactly_the_features_the_checkpoint_names(clip_only, tmp_path):
+    assert predict(clip_only["checkpoint"], clip_only["video"], tmp_path / "a") == 0
+    extracted = (tmp_path / "a" / "predictions.jsonl").read_text()
+    assert len(json.loads(extracted)["pred_saliency_scores"]) == 15
+    features = ["--features", str(clip_only["features"])]
+    assert predict(clip_only["checkpoint"], clip_only["video"], tmp_path / "b", *features) == 0
+    assert (tmp_path / "b" / "predictions.jsonl").read_text() == extracted
+
+
+def test_features_of_another_width_exit_2_saying_what_the_checkpoint_expects(
+    clip_only, tmp_path, capsys
+):
+    features = tmp_path / "features"
+    shutil.copytree(clip_only["features"], features)
+    write_video_features(features, "clip", "bunny", np.ones((15, 7), np.float32))
+    expected = width(clip_only["features"] / "clip_features/bunny.npz", "features")
+    status = predict(
+        clip_only["checkpoint"], clip_only["video"], tmp_path, "--features", str(features)
+    )
+    assert status == 2
+    error = capsys.readouterr().err
+    assert f"was trained on video features clip_features ({expected})" in error
+    assert "gives video features clip_features (7)" in error
+    assert "Traceback" not in error and error.count("videolights predict:") == 1
+
+
+def test_missing_feature_folders_exit_2_naming_the_expected_features(clip_only, tmp_path, capsys):
+    (tmp_path / "features").mkdir()
+    status = predict(
+        clip_only["checkpoint"],
+        clip_only["video"],
+        tmp_path,
+        "--features",
+        str(tmp_path / "features"),
+    )
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "was trained on video features clip_features" in error
+    assert str(tmp_path / "features" / "clip_features" / "bunny.npz") in error
+
+
+def test_a_checkpoint_trained_on_other_widths_exits_2_before_extracting(
+    tmp_path, bundled_video, small_config, capsys
+):
+    features = tmp_path / "features"
+    rng = np.random.default_rng(0)
+    write_video_features(features, "clip", "bunny", rng.normal(size=(15, 16)))
+    for row in ROWS:
+        text = rng.normal(size=(5, 8))
+        write_text_features(features, "clip", row["qid"], text, text[0])
+    checkpoint = train_on(
+        tmp_path, features, small_config, ["clip_features"], ["clip_text_features"]
+    )
+    assert predict(checkpoint, bundled_video, tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert "was trained on video features clip_features (16) and text features " in error
+    assert "clip_text_features (8)" in error
+    assert "extraction with --model-size tiny gives video features clip_features (" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_from_before_the_record_is_refused_when_its_preset_does_not_fit(
+    clip_only, tmp_path, capsys
+):
+    """What the checkpoints saved before the record hold: the preset's list."""
+    checkpoint = load_checkpoint(clip_only["checkpoint"])
+    del checkpoint["trained_on"]
+    checkpoint["config"]["video_features"] = ["slowfast_features", "clip_features"]
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    assert predict(old, clip_only["video"], tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert "does not record its features" in error
+    assert "names video features slowfast_features + clip_features" in error
+    assert "Traceback" not in error
