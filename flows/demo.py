@@ -3,7 +3,8 @@
 Starts the embedded Prefect server (SQLite under work/prefect), serves the deployments of
 prefect.yaml (`videolights serve`), runs `pretrain-then-finetune` on the bundled real video with
 the tiny random-weight encoders on the CPU through `prefect deployment run ... --watch`, prints
-the metrics and where every output is, and stops everything it started.
+the metrics and where every output is, stops everything it started, and prints the commands to
+try next on its outputs (`next_steps`).
 
 The finetuning and validation queries are the same four hand-written ones
 (tests/data/annotations): the figures show that every stage ran end to end, not how good a model
@@ -14,6 +15,7 @@ shows them in the UI later.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -25,6 +27,8 @@ from flows.server import PrefectServer
 
 DEPLOYMENT = "pretrain-then-finetune/pretrain-then-finetune"
 VIDEOS = ROOT / "tests" / "data" / "videos"
+VIDEO = VIDEOS / "big_buck_bunny_0_30.webm"
+QUERY = "a rabbit wakes up"
 ANNOTATIONS = ROOT / "tests" / "data" / "annotations" / "big_buck_bunny_0_30.jsonl"
 
 
@@ -78,6 +82,23 @@ def report(lineage: Path, logs: list[Path]) -> bool:
     return bool(brief) and not failed
 
 
+def shown(path: Path) -> str:
+    """A path as a user types it: relative to the working directory when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def next_steps(out: Path) -> list[str]:
+    """Commands that work on the demo's outputs in `out`, printed at its end."""
+    script = Path(sys.executable).with_name("videolights")
+    videolights = shown(script) if script.is_file() else "videolights"
+    values = parameters(out)
+    predict = [videolights, "predict", "--checkpoint", shown(out / "finetune" / "model_best.ckpt")]
+    predict += ["--video", shown(VIDEO), "--query", QUERY, "--model-size", values["model_size"]]
+    predict += ["--device", values["device"], "--out", shown(out / "predict")]
+    return [shlex.join(predict)]
+
+
 def main(work: Path = WORK) -> int:
     work = work.resolve()
     out = work / "demo"
@@ -91,6 +112,8 @@ def main(work: Path = WORK) -> int:
             status = run_deployment(env, parameters(out))
     ok = report(out / "lineage.json", [server.log, serve_log]) and status == 0
     print(f"\nDemo {'finished' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s.")
+    if ok:
+        print("\nTry next:\n" + "".join(f"  {command}\n" for command in next_steps(out)), end="")
     return 0 if ok else 1
 
 
