@@ -1,6 +1,8 @@
-"""A planted-signal dataset: query topic k lights up feature 8 + k inside the GT window."""
+"""A planted-signal dataset: query topic k lights up feature 8 + k inside the GT window; two
+queries on the bundled video (`bunny`), its tiny features, and checkpoints trained briefly."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -68,21 +70,61 @@ def small_config(tmp_path_factory):
     return path
 
 
+BUNNY_ROWS = [
+    {
+        "qid": 0,
+        "query": "a bird on a branch",
+        "vid": "bunny",
+        "duration": 30.0,
+        "relevant_windows": [[10, 16]],
+        "relevant_clip_ids": [5, 6, 7],
+        "saliency_scores": [[2, 3, 4]] * 3,
+    },
+    {
+        "qid": 1,
+        "query": "the rabbit wakes up",
+        "vid": "bunny",
+        "duration": 30.0,
+        "relevant_windows": [[20, 26]],
+        "relevant_clip_ids": [10, 11, 12],
+        "saliency_scores": [[4, 4, 4]] * 3,
+    },
+]
+
+
+def bunny_features(root, bundled_video, encoders: tuple[str, ...]) -> dict:
+    """The bundled video as `bunny`, BUNNY_ROWS and their tiny features under `root`."""
+    videos = root / "videos"
+    videos.mkdir()
+    shutil.copy(bundled_video, videos / "bunny.webm")
+    queries = write_jsonl(root / "queries.jsonl", BUNNY_ROWS)
+    features = root / "features"
+    extract(videos, features, ExtractSettings(encoders, model_size="tiny", device="cpu"), queries)
+    return {"video": videos / "bunny.webm", "queries": queries, "features": features}
+
+
+def train_one_epoch(out, annotations, video_dirs, text_dirs, config, batch_size: int = 2):
+    """The best checkpoint of one epoch of training (for the tests of what uses checkpoints)."""
+    settings = TrainSettings(
+        train_annotations=annotations,
+        video_feature_dirs=tuple(video_dirs),
+        text_feature_dirs=tuple(text_dirs),
+        out=out,
+        config=config,
+        epochs=1,
+        batch_size=batch_size,
+        device="cpu",
+    )
+    return train(settings).best_checkpoint
+
+
 def train_on_videos(videos, queries, root, config):
     """Tiny-encoder features of `videos` and `queries` in {root}/features, and a checkpoint
     trained one epoch on them (SlowFast + CLIP, as `config`'s preset): (checkpoint, features)."""
     features = root / "features"
     extract(videos, features, ExtractSettings(model_size="tiny", device="cpu"), queries)
-    result = train(
-        TrainSettings(
-            train_annotations=queries,
-            video_feature_dirs=(features / "slowfast_features", features / "clip_features"),
-            text_feature_dirs=(features / "clip_text_features",),
-            out=root / "run",
-            config=config,
-            epochs=1,
-            batch_size=2,
-            device="cpu",
-        )
+    video_dirs = (features / "slowfast_features", features / "clip_features")
+    checkpoint = train_one_epoch(
+        root / "run", queries, video_dirs, (features / "clip_text_features",), config
     )
-    return result.best_checkpoint, features
+    return checkpoint, features

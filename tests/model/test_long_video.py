@@ -16,8 +16,8 @@ from extractors.run import ExtractSettings, extract
 from flows.cli import main
 from model.config import load_config
 from model.predict import merge_windows, predict_in_windows, temporal_nms, window_starts
-from model.train import TrainSettings, train
 from pipeline.store import load_features
+from tests.model.conftest import train_one_epoch
 from tests.videos import frame_with_id, write_video
 
 FPS, MINUTES, PLANT, RED = 2, 10, (560, 572), (230, 0, 0)
@@ -138,23 +138,18 @@ def test_a_moment_planted_near_the_end_of_a_10_minute_video_comes_out_at_its_tim
 
 def test_predict_video_scores_the_whole_of_a_long_video(long_video, small_config, tmp_path):
     features = long_video["features"]
-    run = train(
-        TrainSettings(
-            train_annotations=long_video["queries"],
-            video_feature_dirs=(features / "clip_features",),
-            text_feature_dirs=(features / "clip_text_features",),
-            out=tmp_path / "run",
-            config=small_config,
-            epochs=1,
-            batch_size=2,
-            device="cpu",
-        )
+    checkpoint = train_one_epoch(
+        tmp_path / "run",
+        long_video["queries"],
+        [features / "clip_features"],
+        [features / "clip_text_features"],
+        small_config,
     )
     status = main(
         [
             "predict",
             "--checkpoint",
-            str(run.best_checkpoint),
+            str(checkpoint),
             "--video",
             str(long_video["video"]),
             "--features",

@@ -8,43 +8,22 @@ import torch
 
 from flows.cli import main
 from model.checkpoints import load_checkpoint
-from tests.model.conftest import train_on_videos
+from tests.model.conftest import bunny_features, train_one_epoch
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, bundled_video, small_config):
     root = tmp_path_factory.mktemp("video")
-    videos = root / "videos"
-    videos.mkdir()
-    (videos / "bunny.webm").write_bytes(bundled_video.read_bytes())
-    queries = root / "queries.jsonl"
-    rows = [
-        {
-            "qid": 0,
-            "query": "a bird on a branch",
-            "vid": "bunny",
-            "duration": 30.0,
-            "relevant_windows": [[10, 16]],
-            "relevant_clip_ids": [5, 6, 7],
-            "saliency_scores": [[2, 3, 4]] * 3,
-        },
-        {
-            "qid": 1,
-            "query": "the rabbit wakes up",
-            "vid": "bunny",
-            "duration": 30.0,
-            "relevant_windows": [[20, 26]],
-            "relevant_clip_ids": [10, 11, 12],
-            "saliency_scores": [[4, 4, 4]] * 3,
-        },
-    ]
-    queries.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    checkpoint, features = train_on_videos(videos, queries, root, small_config)
-    return {
-        "checkpoint": checkpoint,
-        "features": features,
-        "video": videos / "bunny.webm",
-    }
+    bunny = bunny_features(root, bundled_video, ("clip", "slowfast"))
+    features = bunny["features"]
+    checkpoint = train_one_epoch(
+        root / "run",
+        bunny["queries"],
+        (features / "slowfast_features", features / "clip_features"),
+        (features / "clip_text_features",),
+        small_config,
+    )
+    return {"checkpoint": checkpoint, "features": features, "video": bunny["video"]}
 
 
 def run_predict(checkpoint, out, *extra, name_checkpoint=True):

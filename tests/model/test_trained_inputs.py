@@ -12,65 +12,25 @@ import numpy as np
 import pytest
 import torch
 
-from extractors.run import ExtractSettings, extract
 from flows.cli import main
 from model.checkpoints import load_checkpoint
-from model.train import TrainSettings, train
 from pipeline.store import write_text_features, write_video_features
-
-ROWS = [
-    {
-        "qid": 0,
-        "query": "a bird on a branch",
-        "vid": "bunny",
-        "duration": 30.0,
-        "relevant_windows": [[10, 16]],
-        "relevant_clip_ids": [5, 6, 7],
-        "saliency_scores": [[2, 3, 4]] * 3,
-    },
-    {
-        "qid": 1,
-        "query": "the rabbit wakes up",
-        "vid": "bunny",
-        "duration": 30.0,
-        "relevant_windows": [[20, 26]],
-        "relevant_clip_ids": [10, 11, 12],
-        "saliency_scores": [[4, 4, 4]] * 3,
-    },
-]
-
-
-def train_on(root, features, config, video_folders, text_folders):
-    queries = root / "queries.jsonl"
-    queries.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    result = train(
-        TrainSettings(
-            train_annotations=queries,
-            video_feature_dirs=tuple(features / f for f in video_folders),
-            text_feature_dirs=tuple(features / f for f in text_folders),
-            out=root / "run",
-            config=config,
-            epochs=1,
-            batch_size=2,
-            device="cpu",
-        )
-    )
-    return result.best_checkpoint
+from tests.model.conftest import BUNNY_ROWS, bunny_features, train_one_epoch, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def clip_only(tmp_path_factory, bundled_video, small_config):
     root = tmp_path_factory.mktemp("clip_only")
-    videos = root / "videos"
-    videos.mkdir()
-    shutil.copy(bundled_video, videos / "bunny.webm")
-    queries = root / "rows.jsonl"
-    queries.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    features = root / "features"
-    settings = ExtractSettings(encoders=("clip",), model_size="tiny", device="cpu")
-    extract(videos, features, settings, queries)
-    checkpoint = train_on(root, features, small_config, ["clip_features"], ["clip_text_features"])
-    return {"checkpoint": checkpoint, "features": features, "video": videos / "bunny.webm"}
+    bunny = bunny_features(root, bundled_video, ("clip",))
+    features = bunny["features"]
+    checkpoint = train_one_epoch(
+        root / "run",
+        bunny["queries"],
+        [features / "clip_features"],
+        [features / "clip_text_features"],
+        small_config,
+    )
+    return {"checkpoint": checkpoint, "features": features, "video": bunny["video"]}
 
 
 def predict(checkpoint, video, out, *extra):
@@ -163,11 +123,15 @@ def test_a_checkpoint_trained_on_other_widths_exits_2_before_extracting(
     features = tmp_path / "features"
     rng = np.random.default_rng(0)
     write_video_features(features, "clip", "bunny", rng.normal(size=(15, 16)))
-    for row in ROWS:
+    for row in BUNNY_ROWS:
         text = rng.normal(size=(5, 8))
         write_text_features(features, "clip", row["qid"], text, text[0])
-    checkpoint = train_on(
-        tmp_path, features, small_config, ["clip_features"], ["clip_text_features"]
+    checkpoint = train_one_epoch(
+        tmp_path / "run",
+        write_jsonl(tmp_path / "queries.jsonl", BUNNY_ROWS),
+        [features / "clip_features"],
+        [features / "clip_text_features"],
+        small_config,
     )
     assert predict(checkpoint, bundled_video, tmp_path / "out") == 2
     error = capsys.readouterr().err
