@@ -4,7 +4,9 @@ Per query: the 10 moments sorted by foreground probability, as [start, end, scor
 (clamped to the video and rounded to whole clips, as the reference's post-processing does),
 and one saliency score per clip. `predict` works on an annotation file and feature folders;
 `predict_video` on a video file and free-text queries, extracting the features it needs with
-the encoders that made the training features.
+the encoders that made the features the checkpoint records (`TrainedInputs`). A video longer
+than the model's training length is scored in half-overlapping windows of that length, whose
+moments are merged by temporal NMS and whose saliency is averaged (`predict_in_windows`).
 """
 
 from __future__ import annotations
