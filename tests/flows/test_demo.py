@@ -12,7 +12,7 @@ from flows.demo import QUERY, next_steps, parameters
 from flows.pretrain_then_finetune import pretrain_then_finetune
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_the_predict_command_the_demo_prints_works_on_its_checkpoint(prefect_api, tmp_path):
     out = tmp_path / "demo"
     pretrain_then_finetune(**parameters(out) | {"pretrain_epochs": 1, "finetune_epochs": 1})
