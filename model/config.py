@@ -15,6 +15,7 @@ import yaml
 
 from model.losses import LossConfig
 from model.matcher import MatchCosts
+from model.network.dropout import SAMPLERS
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,9 @@ class ModelConfig:
     dropout_sampler: str = "numpy"
 
     def __post_init__(self):
-        if self.dropout_sampler not in ("numpy", "torch"):
+        if self.dropout_sampler not in SAMPLERS:
             raise ValueError(
-                f"model.dropout_sampler must be numpy or torch, got {self.dropout_sampler!r}"
+                f"model.dropout_sampler must be one of {SAMPLERS}, got {self.dropout_sampler!r}"
             )
 
 

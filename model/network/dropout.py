@@ -25,7 +25,9 @@ HALF = LEVELS // 2
 SAMPLERS = ("numpy", "torch")
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True, sampler: str = "numpy"):
+def dropout(
+    x: torch.Tensor, p: float, training: bool = True, sampler: str = "numpy"
+) -> torch.Tensor:
     if not training or p == 0:
         return x
     if sampler == "torch" or x.device.type != "cpu":
