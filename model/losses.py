@@ -5,8 +5,10 @@ three and the query-text part of the last also on every intermediate decoder lay
 saliency = margin ranking + rank contrastive + negative pair + saliency-label cosine
            + task-coupled (MR -> HD) cosine + (epoch + 1) x 10 x (hard positive + negative MSE).
 Reference quirks kept by default (switch in LossConfig): the cosine and hard losses include
-padded clips and normalise by the batch-wide minimum (`mask_padding=True` restricts them to real
-clips); the rank-contrastive sum over 11 thresholds is divided by 12.
+padded clips and shift the scores by the batch-wide minimum (`mask_padding=True` computes them
+on each sample's real clips only, shifted by that sample's own minimum, so a sample's terms do
+not depend on what it is batched or padded with); the rank-contrastive sum over 11 thresholds
+is divided by 12.
 """
 
 from __future__ import annotations
@@ -99,14 +101,29 @@ def moment_losses(outputs: dict, targets: Targets, config: LossConfig) -> dict[s
 def _cosine_to_labels(scores, labels, mask, config: LossConfig) -> tuple[torch.Tensor, ...]:
     """The reference's label-cosine term: min-shift scores by the batch minimum, scale by the
     label range, L2-normalise rows, 1 - cosine with the normalised labels, summed over the batch.
-    Returns the loss and both normalised tensors (for the hard losses)."""
+    With `mask_padding`, each row is shifted by its own minimum over its real clips and padded
+    clips are zeroed (the scale is left out: rows are normalised). Returns the loss and both
+    normalised tensors (for the hard losses)."""
     if config.mask_padding:
-        scores, labels = scores * mask, labels * mask
-    scaled = (scores - scores.min()) / (labels.max() - labels.min())
-    if config.mask_padding:
-        scaled = scaled * mask
+        own_minimum = scores.masked_fill(mask == 0, torch.inf).min(dim=1, keepdim=True)[0]
+        scaled, labels = (scores - own_minimum) * mask, labels * mask
+    else:
+        scaled = (scores - scores.min()) / (labels.max() - labels.min())
     scores_norm, labels_norm = F.normalize(scaled, dim=1), F.normalize(labels, dim=1)
     return (1 - F.cosine_similarity(labels_norm, scores_norm)).sum(), scores_norm, labels_norm
+
+
+def _hard_losses(scores_norm, labels_norm, labels, mask, config: LossConfig) -> torch.Tensor:
+    """Mean squared error between normalised labels and scores on the negative clips plus the
+    same on the positive ones: means over every clip of the batch, or its real clips only."""
+    total = scores_norm.new_zeros(())
+    positive = (labels > 0).float()
+    for part in (1 - positive, positive):
+        if config.mask_padding:
+            total = total + ((labels_norm - scores_norm) * part * mask).square().sum() / mask.sum()
+        else:
+            total = total + F.mse_loss(labels_norm * part, scores_norm * part)
+    return total
 
 
 def rank_contrastive(scores, negative_scores, labels, mask) -> torch.Tensor:
@@ -147,10 +164,7 @@ def saliency_loss(outputs: dict, targets: Targets, config: LossConfig, epoch: in
 
     cosine, scores_norm, labels_norm = _cosine_to_labels(scores, labels, mask, config)
     coupled, _, _ = _cosine_to_labels(outputs["saliency_scores_mr"], labels, mask, config)
-    positive = (labels > 0).float()
-    hard = F.mse_loss(labels_norm * (1 - positive), scores_norm * (1 - positive)) + F.mse_loss(
-        labels_norm * positive, scores_norm * positive
-    )
+    hard = _hard_losses(scores_norm, labels_norm, labels, mask, config)
     return (
         margin
         + rank
