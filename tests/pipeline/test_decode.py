@@ -101,12 +101,31 @@ def test_rotated_video_comes_out_upright(make_video):
     assert image[:8, :8].mean() < 50
 
 
-def test_frames_are_scaled_and_centre_cropped(make_video, bundled_video):
-    info = probe(make_video("odd.mkv", 10, width=641, height=359, codec="ffv1"))
-    plan = make_plan("slowfast", info)
-    (clip,) = decode_clips(info.path, [plan], info)
-    assert clip.frames["slowfast"].shape == (32, 224, 224, 3)
-    assert clip.frames["slowfast"].dtype == np.uint8
+def marked_frame(index, width, height):
+    """Red right of x = 3w/4, blue below y = h/4, green 20 x the frame's index."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, 3 * width // 4 :, 0] = 255
+    image[height // 4 :, :, 2] = 255
+    image[..., 1] = 20 * index
+    return image
+
+
+def test_frames_are_scaled_centre_cropped_and_picked_at_their_times(make_video):
+    """A 641x359 frame scales to 400x224 (short side 224) and is cropped to columns 88..311:
+    the red edge at x = 480 lands at 480 x 400/641 - 88 = 211.5, the blue one at y = 89 at
+    89 x 224/359 = 55.5. The frames come from the times the plan names: 32 targets evenly
+    over the clip's 10/30 s, each the nearest frame (the last one past its end), whose index its
+    green level carries."""
+    info = probe(make_video("odd.mkv", 10, width=641, height=359, codec="ffv1", frame=marked_frame))
+    (clip,) = decode_clips(info.path, [make_plan("slowfast", info)], info)
+    frames = clip.frames["slowfast"]
+    assert frames.shape == (32, 224, 224, 3) and frames.dtype == np.uint8
+    red, green, blue = (frames[..., channel].astype(int) for channel in range(3))
+    # Bounds allow for 4:2:0 chroma and bicubic ringing where the two edges cross.
+    assert (red[:, :, :208] < 40).all() and (red[:, :, 215:] > 215).all()
+    assert (blue[:, :52] < 40).all() and (blue[:, 59:] > 215).all()
+    indices = [round(level / 20) for level in green[:, :48, :200].mean(axis=(1, 2))]
+    assert indices == [min(9, round((j + 0.5) * 10 / 32)) for j in range(32)]
 
 
 def test_frames_match_a_bicubic_resize_of_the_whole_rgb_frame(bundled_video):
