@@ -9,10 +9,12 @@ Saved atomically; loaded with `torch.load(weights_only=True)`. Prediction withou
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from extractors.registry import resolve_device
@@ -185,6 +187,31 @@ def read_torch_file(path: Path, safe_globals: Sequence[type] = ()) -> dict:
     if not isinstance(contents, dict):
         raise CheckpointFileError(f"{path}: not a checkpoint (holds a {type(contents).__name__})")
     return contents
+
+
+def rng_states() -> dict:
+    """Every global generator training may draw from: torch's CPU one and each CUDA device's
+    (dropout on a GPU draws from the latter), NumPy's and Python's. Plain types and tensors only,
+    so that `torch.load(weights_only=True)` reads them back."""
+    name, key, position, has_gauss, gauss = np.random.get_state()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": (name, torch.from_numpy(key.astype(np.int64)), position, has_gauss, gauss),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict) -> None:
+    """Set the generators saved by `rng_states` (the CUDA ones when this process has CUDA)."""
+    torch.set_rng_state(states["torch"])
+    name, key, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, key.numpy().astype(np.uint32), position, has_gauss, gauss))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -24,7 +24,14 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from extractors.registry import resolve_device
-from model.checkpoints import TrainedInputs, build_model, load_checkpoint, save_checkpoint
+from model.checkpoints import (
+    TrainedInputs,
+    build_model,
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
 from model.config import OptimConfig, TrainConfig, load_config
 from model.data import MomentDataset, make_collate, read_annotations
 from model.eval import moment_only, qvhighlights, tvsum
@@ -225,7 +232,7 @@ def train(settings: TrainSettings) -> TrainResult:
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         order.set_state(checkpoint["order_rng"])
-        torch.set_rng_state(checkpoint["torch_rng"])
+        restore_rng_states(checkpoint["rng"])
         dataset.random.setstate(checkpoint["data_rng"])
         state = checkpoint["state"]
 
@@ -269,7 +276,7 @@ def train(settings: TrainSettings) -> TrainResult:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "order_rng": order.get_state(),
-                "torch_rng": torch.get_rng_state(),
+                "rng": rng_states(),
                 "data_rng": dataset.random.getstate(),
                 "state": state,
             },
