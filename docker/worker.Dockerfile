@@ -49,15 +49,19 @@ RUN groupadd --gid 1000 videolights \
     && mkdir -p /data /outputs \
     && chown videolights:videolights /data /outputs
 
+# The worker's health endpoint (--with-healthcheck below), for the HEALTHCHECK only: loopback.
 ENV PREFECT_SERVER_ANALYTICS_ENABLED=false \
+    PREFECT_WORKER_WEBSERVER_HOST=127.0.0.1 \
+    PREFECT_WORKER_WEBSERVER_PORT=8080 \
     HOME=/home/videolights
 
 # Numeric, so the runtime can tell it is not root without reading /etc/passwd.
 USER 1000:1000
 WORKDIR /outputs
 
-# Importing torch takes a few seconds, hence the generous timeout and start period.
-HEALTHCHECK --interval=60s --timeout=30s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import torch, extractors, model"]
+# Healthy while the worker polls the API: its own endpoint answers 503 once it has not polled
+# for 30 query intervals (5 minutes by default), and not at all when the process is hung.
+HEALTHCHECK --interval=60s --timeout=15s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "flows.health"]
 
-CMD ["prefect", "worker", "start", "--pool", "gpu-pool", "--type", "process"]
+CMD ["prefect", "worker", "start", "--pool", "gpu-pool", "--type", "process", "--with-healthcheck"]

@@ -9,10 +9,15 @@ repository.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -209,3 +214,69 @@ def test_compose_build_context_and_dockerfile_exist(service: str) -> None:
     dockerfile = (context / build["dockerfile"]).resolve()
     assert dockerfile.is_file(), dockerfile
     assert dockerfile == DOCKERFILES[service].resolve()
+
+
+def worker_healthcheck() -> list[str]:
+    """The worker image's HEALTHCHECK command (exec form)."""
+    (check,) = [a for k, a in _instructions(DOCKERFILES["worker"]) if k == "HEALTHCHECK"]
+    return json.loads(check.split(" CMD ", 1)[1])
+
+
+def _worker_environment() -> dict[str, str]:
+    values = {}
+    for keyword, args in _instructions(DOCKERFILES["worker"]):
+        if keyword == "ENV":
+            values |= dict(word.split("=", 1) for word in shlex.split(args))
+    return values
+
+
+def test_worker_healthcheck_asks_the_worker_whether_it_polls() -> None:
+    """The image starts the worker with Prefect's health endpoint (bound to loopback) and its
+    HEALTHCHECK asks that endpoint (flows/health.py; its behaviour: the tests below, and
+    tests/flows/test_deployments.py against a real worker)."""
+    (command,) = [a for k, a in _instructions(DOCKERFILES["worker"]) if k == "CMD"]
+    command = json.loads(command)
+    assert command[:3] == ["prefect", "worker", "start"] and "--with-healthcheck" in command
+    assert worker_healthcheck() == ["python", "-m", "flows.health"]
+    environment = _worker_environment()
+    assert environment["PREFECT_WORKER_WEBSERVER_HOST"] == "127.0.0.1"
+    assert environment["PREFECT_WORKER_WEBSERVER_PORT"].isdigit()
+
+
+def _run_healthcheck(port: int) -> subprocess.CompletedProcess:
+    environment = os.environ | {
+        "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
+        "PREFECT_WORKER_WEBSERVER_PORT": str(port),
+    }
+    command = [sys.executable if word == "python" else word for word in worker_healthcheck()]
+    return subprocess.run(
+        command, env=environment, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_worker_healthcheck_follows_the_endpoints_answer(status: int, healthy: bool) -> None:
+    """What Prefect's endpoint answers: 200 while the worker polls, 503 once it has not polled
+    for 30 query intervals."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the handler's API)
+            self.send_response(status if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Health) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        result = _run_healthcheck(server.server_address[1])
+        server.shutdown()
+    assert (result.returncode == 0) == healthy, result.stderr
+
+
+def test_worker_healthcheck_fails_when_nothing_answers() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = _run_healthcheck(port)
+    assert result.returncode == 1 and "not polling" in result.stderr
