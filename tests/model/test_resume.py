@@ -7,7 +7,13 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from model.checkpoints import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
+from model.checkpoints import (
+    load_checkpoint,
+    read_torch_file,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
 from model.train import LATEST, TrainSettings, train
 
 
@@ -20,7 +26,7 @@ def test_rng_states_survive_a_checkpoint_and_restore_every_generator(tmp_path):
     path = save_checkpoint(tmp_path / "rng.ckpt", {"rng": rng_states()})
     expected = draws()
     torch.manual_seed(4), np.random.seed(5), random.seed(6)
-    restore_rng_states(load_checkpoint(path)["rng"])  # weights_only loading
+    restore_rng_states(read_torch_file(path)["rng"])  # weights_only loading
     assert draws() == expected
 
 
@@ -33,7 +39,7 @@ def test_cuda_generator_states_are_saved_and_restored(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [d.clone() for d in devices])
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
     path = save_checkpoint(tmp_path / "rng.ckpt", {"rng": rng_states()})
-    restore_rng_states(load_checkpoint(path)["rng"])
+    restore_rng_states(read_torch_file(path)["rng"])
     assert len(restored) == 2
     for got, expected in zip(restored, devices, strict=True):
         assert torch.equal(got, expected)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.checkpoints import load_checkpoint, save_checkpoint
+from model.checkpoints import read_torch_file, save_checkpoint
 from pipeline.store import (
     atomic_write_json,
     load_features,
@@ -52,7 +52,7 @@ def record(root, value):
 
 def checkpoint(root, value):
     path = save_checkpoint(root / "model.ckpt", {"weight": torch.full((64,), float(value))})
-    return float(load_checkpoint(path)["weight"][0])
+    return float(read_torch_file(path)["weight"][0])
 
 
 WRITERS = {
