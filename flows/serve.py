@@ -90,13 +90,13 @@ def last_polled(api_url: str, deployment: str) -> datetime | None:
 
 
 @contextlib.contextmanager
-def served(env: dict[str, str], log: Path, timeout: float = 120.0):
-    """`videolights serve` in a process of its own, for as long as the block runs.
+def served(env: dict[str, str], log: Path, options: tuple[str, ...] = (), timeout: float = 120.0):
+    """`videolights serve [options]` in a process of its own, for as long as the block runs.
 
     Returns once a runner of this process has polled for every declared deployment, so a run
     created from then on is picked up; stops the process and its flow runs on exit."""
     since = datetime.now(UTC)
-    command = [sys.executable, "-m", "flows.cli", "serve"]
+    command = [sys.executable, "-m", "flows.cli", "serve", *options]
     process = start_process(command, env, log, cwd=ROOT)
     try:
         # Each deployment is named like its flow, so "flow/deployment" is "name/name".

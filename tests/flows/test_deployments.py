@@ -1,7 +1,10 @@
 """prefect.yaml, and the two ways its deployments run: served, and through a work pool."""
 
+import os
+import signal
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 import yaml
@@ -9,7 +12,8 @@ import yaml
 from flows.evaluate import EvaluateRun
 from flows.extract import ExtractRun
 from flows.serve import PREFECT_FILE, ROOT, declared_deployments, flow_of, served
-from flows.server import start_process, stop_process
+from flows.server import free_port, start_process, stop_process
+from tests.test_docker import worker_healthcheck
 
 FLOWS = {"extract", "synth", "pretrain", "finetune", "evaluate", "pretrain-then-finetune"}
 QVH = ROOT / "tests" / "data" / "qvhighlights"
@@ -79,16 +83,62 @@ def test_served_deployment_round_trip(prefect_api, client_env, videos, tmp_path)
     assert len(list(out.glob("*_features/*.npz"))) == 6
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
+def test_served_runs_spread_shards_over_the_dask_cluster_given(
+    prefect_api, client_env, make_video, tmp_path
+):
+    """`videolights serve --task-runner dask --dask-address` against a LocalCluster started
+    here: every shard runs in one of its worker processes (not in the flow's process, which
+    has no event log), and each worker loads the models once however many shards it runs."""
+    from distributed import Client, LocalCluster
+
+    from tests.flows.event_log import EventLog
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        make_video(name, 25, fps=25, width=96, height=64).rename(videos / name)
+    events = tmp_path / "events.log"
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        client.register_plugin(EventLog(str(events)))
+        workers = set(client.run(os.getpid).values())
+        options = ("--task-runner", "dask", "--dask-address", cluster.scheduler_address)
+        with served(client_env, tmp_path / "serve.log", options):
+            run = prefect_cli(
+                "deployment", "run", "extract/extract", "--param", f"videos={videos}",
+                "--param", f"out={tmp_path / 'features'}", "--param", 'encoders=["clip"]',
+                "--param", "shard_size=1", "--param", "model_size=tiny",
+                "--param", "device=cpu", "--watch", env=client_env,
+            )  # fmt: skip
+            assert run.returncode == 0, run.stdout + run.stderr
+
+    result = ExtractRun.model_validate(last_result("extract/extract"))
+    assert (result.videos, result.extracted, result.failures) == (3, 3, {})
+    logged = [line.split() for line in events.read_text().splitlines()]
+    shards = Counter(int(pid) for event, pid in logged if event == "shard")
+    loads = Counter(int(pid) for event, pid in logged if event == "load")
+    assert sum(shards.values()) == 3 and set(shards) <= workers and os.getpid() not in workers
+    assert loads == Counter(set(shards))  # once per worker process that ran shards
+    assert max(shards.values()) >= 2  # three shards on two workers: one ran several
+
+
+@pytest.mark.timeout(300)
 def test_work_pool_and_worker_round_trip(prefect_api, client_env, tmp_path):
+    """A run through a process work pool; meanwhile the worker image's HEALTHCHECK command,
+    run against this worker as the image starts it, passes while it polls and fails while it
+    is hung (stopped)."""
     pool = yaml.safe_load(PREFECT_FILE.read_text())["definitions"]["work_pool"]["name"]
     created = prefect_cli("work-pool", "create", pool, "--type", "process", env=client_env)
     assert created.returncode == 0, created.stdout + created.stderr
     deployed = prefect_cli("deploy", "--all", env=client_env)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
+    health = {"PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1"}
+    health["PREFECT_WORKER_WEBSERVER_PORT"] = str(free_port())
+    env = client_env | health
     command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
-    worker = start_process(command, client_env, tmp_path / "worker.log", cwd=tmp_path)
+    worker = start_process(command + ["--with-healthcheck"], env, tmp_path / "worker.log", tmp_path)
     try:
         run = prefect_cli(
             "deployment", "run", "evaluate/evaluate",
@@ -97,6 +147,13 @@ def test_work_pool_and_worker_round_trip(prefect_api, client_env, tmp_path):
             "--param", f"out={tmp_path / 'evaluation'}", "--watch", env=client_env,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
+        check = [sys.executable if word == "python" else word for word in worker_healthcheck()]
+        assert subprocess.run(check, env=env, cwd=ROOT, timeout=60).returncode == 0
+        os.kill(worker.pid, signal.SIGSTOP)
+        try:
+            assert subprocess.run(check, env=env, cwd=ROOT, timeout=60).returncode == 1
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
     finally:
         stop_process(worker)
 
