@@ -96,7 +96,8 @@ def next_steps(out: Path) -> list[str]:
     predict = [videolights, "predict", "--checkpoint", shown(out / "finetune" / "model_best.ckpt")]
     predict += ["--video", shown(VIDEO), "--query", QUERY, "--model-size", values["model_size"]]
     predict += ["--device", values["device"], "--out", shown(out / "predict")]
-    return [shlex.join(predict)]
+    browse = [videolights, "browse", shown(out)]  # its lineage.json names what to show
+    return [shlex.join(predict), shlex.join(browse)]
 
 
 def main(work: Path = WORK) -> int:
