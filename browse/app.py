@@ -60,6 +60,8 @@ def _page_number(request: Request) -> int:
 
 
 def build_app(sources: Sources, ask: AskSettings | None = None) -> Starlette:
+    """The app. Pages that read files are plain functions: Starlette runs them on its thread
+    pool, so a page being drawn never holds up a video being streamed."""
     viewer = Viewer(sources, ask or AskSettings())
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(viewer=viewer, chart_width=charts.WIDTH, chart=charts)
@@ -77,7 +79,7 @@ def build_app(sources: Sources, ask: AskSettings | None = None) -> Starlette:
                 return RedirectResponse(url)
         raise HTTPException(404)
 
-    async def synth_list(request: Request):
+    def synth_list(request: Request):
         if viewer.synth is None:
             raise HTTPException(404, "no synthetic set was given (--synth)")
         number = _page_number(request)
@@ -87,7 +89,7 @@ def build_app(sources: Sources, ask: AskSettings | None = None) -> Starlette:
         videos = viewer.synth.page(number, PAGE_SIZE)
         return render(request, "synth_list.html", videos=videos, page=number, pages=pages)
 
-    async def synth_video(request: Request):
+    def synth_video(request: Request):
         vid = request.path_params["vid"]
         if viewer.synth is None or vid not in viewer.synth.shard_of:
             raise HTTPException(404, f"no video {vid!r} in the synthetic set")
@@ -109,7 +111,7 @@ def build_app(sources: Sources, ask: AskSettings | None = None) -> Starlette:
             player=viewer.player(vid, duration),
         )
 
-    async def prediction_list(request: Request):
+    def prediction_list(request: Request):
         if viewer.predictions is None:
             raise HTTPException(404, "no predictions were given (--predictions, --gt)")
         order = request.query_params.get("order", "r1")
@@ -124,7 +126,7 @@ def build_app(sources: Sources, ask: AskSettings | None = None) -> Starlette:
             orders=ORDERS,
         )
 
-    async def prediction_query(request: Request):
+    def prediction_query(request: Request):
         qid = request.path_params["qid"]
         if viewer.predictions is None or qid not in viewer.predictions.queries:
             raise HTTPException(404, f"no query {qid!r} in the predictions")
@@ -141,7 +143,7 @@ def build_app(sources: Sources, ask: AskSettings | None = None) -> Starlette:
             raise HTTPException(404, "no such file")
         return FileResponse(path)
 
-    async def frame(request: Request):
+    def frame(request: Request):
         path = viewer.media.path(request.path_params["vid"])
         if path is None:
             raise HTTPException(404)
