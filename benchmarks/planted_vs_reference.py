@@ -216,8 +216,10 @@ def summarise(results: dict, seeds: list[int]) -> list[str]:
                     for s in seeds
                     if (side, s) in results and epoch in results[(side, s)]["metrics"]
                 ]
-                spread = statistics.stdev(values) if len(values) > 1 else float("nan")
-                cells.append(f"{statistics.mean(values):.1f} ± {spread:.1f}" if values else "-")
+                cell = f"{statistics.mean(values):.1f}" if values else "-"
+                if len(values) > 1:
+                    cell += f" ± {statistics.stdev(values):.1f}"
+                cells.append(cell)
         lines.append(f"| {epoch} | " + " | ".join(cells) + " |")
     return lines
 
