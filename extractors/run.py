@@ -27,7 +27,8 @@ from extractors.feature_folder import bind as bind_feature_folder
 from extractors.registry import ENCODERS, PRECISIONS, build_encoder
 from pipeline.decode import decode_clips, prefetch
 from pipeline.errors import VideoError
-from pipeline.index import MANIFEST_SCHEMA, find_videos, probe_row, write_manifest
+from pipeline.index import MANIFEST_SCHEMA, find_videos, probe_row, update_manifest
+from pipeline.lock import hold
 from pipeline.plans import PRESETS, make_plan
 from pipeline.probe import VideoInfo
 from pipeline.store import (
@@ -35,6 +36,7 @@ from pipeline.store import (
     atomic_write_json,
     load_features,
     load_video_features,
+    lock_path,
     text_feature_path,
     video_feature_path,
     write_text_features,
@@ -171,23 +173,29 @@ def encode_video(
     return {name: np.concatenate(parts) for name, parts in rows.items()}
 
 
-def extract_video(path: Path, out: Path, encoders, settings, report, overwrite=False) -> dict:
+def extract_video(
+    path: Path, out: Path, encoders, settings, report, run: str, overwrite=False
+) -> dict:
     """Extract one video unless done (or `overwrite`); returns its manifest row (never raises
-    VideoError)."""
+    VideoError). The video's lock keeps any other run (or shard) from writing its files
+    meanwhile: one that holds it is waited for, and then finds the video done."""
     row, info = probe_row(path, settings.clip_length)
     if info is None:
         report.failures[str(path)] = row["error"]
         return row
-    if not overwrite and features_done(out, row["video_id"], encoders):
-        report.skipped += 1
-        return row
-    try:
-        features = encode_video(info, encoders, settings, report)
-    except VideoError as error:
-        report.failures[str(path)] = error.reason
-        return row | {"status": "failed", "error": error.reason}
-    for name, array in features.items():
-        write_video_features(out, name, row["video_id"], array)
+    with hold(lock_path(out, row["video_id"]), run) as stale:
+        if stale:
+            report.locks_taken_over[row["video_id"]] = stale["run"]
+        if not overwrite and features_done(out, row["video_id"], encoders):
+            report.skipped += 1
+            return row
+        try:
+            features = encode_video(info, encoders, settings, report)
+        except VideoError as error:
+            report.failures[str(path)] = error.reason
+            return row | {"status": "failed", "error": error.reason}
+        for name, array in features.items():
+            write_video_features(out, name, row["video_id"], array)
     report.extracted += 1
     report.clips += row["num_clips"]
     return row
@@ -213,7 +221,7 @@ def read_queries(path: Path) -> list[dict]:
 
 
 def extract_text(
-    queries: list[dict], out: Path, encoders: dict, batch_size: int = 64, overwrite=False
+    queries: list[dict], out: Path, encoders: dict, run: str, batch_size: int = 64, overwrite=False
 ) -> int:
     """Token-level text features of every query not yet written (every query when
     `overwrite`); returns how many were written."""
@@ -221,14 +229,15 @@ def extract_text(
     for name, encoder in encoders.items():
         if not isinstance(encoder, TextEncoder):
             continue
-        todo = [q for q in queries if overwrite or not _text_done(out, name, q["qid"])]
-        for start in tqdm(range(0, len(todo), batch_size), desc=f"{name} text", leave=False):
-            batch = todo[start : start + batch_size]
-            for query, features in zip(
-                batch, encoder.encode_texts([q["query"] for q in batch]), strict=True
-            ):
-                write_text_features(out, name, query["qid"], features.tokens, features.pooled)
-                written += 1
+        with hold(lock_path(out, f"text-{name}"), run):
+            todo = [q for q in queries if overwrite or not _text_done(out, name, q["qid"])]
+            for start in tqdm(range(0, len(todo), batch_size), desc=f"{name} text", leave=False):
+                batch = todo[start : start + batch_size]
+                for query, features in zip(
+                    batch, encoder.encode_texts([q["query"] for q in batch]), strict=True
+                ):
+                    write_text_features(out, name, query["qid"], features.tokens, features.pooled)
+                    written += 1
     return written
 
 
@@ -268,11 +277,11 @@ def extract(
     bind_feature_folder(out, settings, overwrite)
     report = ExtractReport(videos=len(paths))
     rows = [
-        extract_video(path, out, encoders, settings, report, overwrite)
+        extract_video(path, out, encoders, settings, report, run_id, overwrite)
         for path in tqdm(paths, desc="videos", unit="video")
     ]
-    write_manifest(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), out / "manifest.parquet")
-    report.text_files = extract_text(query_rows, out, encoders, overwrite=overwrite)
+    update_manifest(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), out, run_id)
+    report.text_files = extract_text(query_rows, out, encoders, run_id, overwrite=overwrite)
     report.seconds = time.perf_counter() - started
     atomic_write_json(
         out / "provenance" / f"{run_id}.json",

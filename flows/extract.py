@@ -27,6 +27,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from extractors import weights as weight_files
@@ -55,7 +56,7 @@ from flows.params import (
 )
 from flows.retries import RETRY_OPTIONS
 from flows.runners import task_runner_from_environment
-from pipeline.index import MANIFEST_SCHEMA, find_videos, read_manifest, write_manifest
+from pipeline.index import MANIFEST_SCHEMA, find_videos, read_manifest, update_manifest
 from pipeline.plans import PRESETS
 from pipeline.store import TEXT_FOLDERS, VIDEO_FOLDERS, atomic_write_json
 
@@ -75,24 +76,25 @@ class ShardResult:
 
 @task(cache_policy=NO_CACHE, **RETRY_OPTIONS)
 def extract_shard(
-    paths: list[Path], out: Path, settings: ExtractSettings, overwrite: bool = False
+    paths: list[Path], out: Path, settings: ExtractSettings, run: str, overwrite: bool = False
 ) -> ShardResult:
     """Extract the videos of one shard; a rerun after a transient failure skips the videos
-    already written (unless `overwrite`)."""
+    already written (unless `overwrite`). `run` (the flow run's id) is what the videos' locks
+    name."""
     encoders = encoders_for(settings)
     report = ExtractReport(videos=len(paths))
-    rows = [extract_video(path, out, encoders, settings, report, overwrite) for path in paths]
+    rows = [extract_video(path, out, encoders, settings, report, run, overwrite) for path in paths]
     provenance = {name: encoder.provenance for name, encoder in encoders.items()}
     return ShardResult(rows, report, provenance)
 
 
 @task(cache_policy=NO_CACHE, **RETRY_OPTIONS)
 def extract_text_features(
-    rows: list[dict], out: Path, settings: ExtractSettings, overwrite: bool = False
+    rows: list[dict], out: Path, settings: ExtractSettings, run: str, overwrite: bool = False
 ) -> int:
     """Token-level features of queries ({"qid", "query"} rows) not yet written (all of them
     when `overwrite`); returns how many files were written."""
-    return extract_text(rows, out, encoders_for(settings), overwrite=overwrite)
+    return extract_text(rows, out, encoders_for(settings), run, overwrite=overwrite)
 
 
 class ExtractRun(BaseModel):
@@ -155,14 +157,14 @@ def merge(results: list[ShardResult]) -> ExtractReport:
 
 
 def run_shards(
-    shards: list[list[Path]], out: Path, settings: ExtractSettings, overwrite: bool = False
+    shards: list[list[Path]], out: Path, settings: ExtractSettings, run: str, overwrite=False
 ) -> tuple:
     """Submit every shard; collect results as they finish, updating the progress artifact.
     A shard that fails for good does not stop the others; the run raises after recording."""
     progress = create_progress_artifact(
         0.0 if shards else 100.0, description=f"extract: {len(shards)} shards"
     )
-    futures = [extract_shard.submit(shard, out, settings, overwrite) for shard in shards]
+    futures = [extract_shard.submit(shard, out, settings, run, overwrite) for shard in shards]
     results, errors = [], []
     for done, future in enumerate(as_completed(futures), start=1):
         try:
@@ -249,12 +251,15 @@ def extract(
     bind_feature_folder(out, settings, overwrite)
     paths = video_paths(videos)
     query_rows = list({row["qid"]: row for path in queries for row in read_queries(path)}.values())
+    run = str(flow_run.id)
     text = (
-        extract_text_features.submit(query_rows, out, settings, overwrite) if query_rows else None
+        extract_text_features.submit(query_rows, out, settings, run, overwrite)
+        if query_rows
+        else None
     )
-    results, errors = run_shards(shards_of(paths, shard_size), out, settings, overwrite)
+    results, errors = run_shards(shards_of(paths, shard_size), out, settings, run, overwrite)
     rows = pa.Table.from_pylist([row for r in results for row in r.rows], schema=MANIFEST_SCHEMA)
-    manifest = write_manifest(rows, out / "manifest.parquet")
+    manifest = update_manifest(rows, out, run)
     report = merge(results)
     report.text_files = text.result() if text else 0
     report.seconds = time.perf_counter() - started

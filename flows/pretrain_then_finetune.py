@@ -93,7 +93,7 @@ class Lineage:
 @task(cache_policy=NO_CACHE, **RETRY_OPTIONS)
 def caption_text_features(captions: Path, out: Path, settings) -> int:
     """Token features of the synthetic captions, made with the video features' encoders."""
-    return extract_text(read_queries(captions), out, encoders_for(settings))
+    return extract_text(read_queries(captions), out, encoders_for(settings), str(flow_run.id))
 
 
 @flow(name="pretrain-then-finetune", persist_result=True, result_serializer="json")

@@ -13,12 +13,14 @@ from dataclasses import fields
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.errors import VideoError
 from pipeline.grid import DEFAULT_CLIP_LENGTH
+from pipeline.lock import hold
 from pipeline.probe import VideoInfo, probe, video_id_of
-from pipeline.store import atomic_write
+from pipeline.store import atomic_write, lock_path
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,19 @@ def build_manifest(
 
 def write_manifest(table: pa.Table, path: str | Path) -> Path:
     return atomic_write(path, lambda temporary: pq.write_table(table, temporary))
+
+
+def update_manifest(table: pa.Table, root: str | Path, run: str) -> Path:
+    """Merge `table` into `{root}/manifest.parquet`: its rows replace those of the same paths,
+    the others stay (runs over parts of a folder share one manifest). Rows are sorted by path;
+    the file's lock keeps two runs from merging at once."""
+    path = Path(root) / "manifest.parquet"
+    with hold(lock_path(root, "manifest"), run):
+        if path.is_file():
+            replaced = pc.field("path").isin(table.column("path"))
+            kept = read_manifest(path).filter(~replaced)
+            table = pa.concat_tables([kept, table.cast(MANIFEST_SCHEMA)])
+        return write_manifest(table.sort_by("path"), path)
 
 
 def read_manifest(path: str | Path) -> pa.Table:

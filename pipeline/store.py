@@ -4,6 +4,7 @@ This module is the one place that builds feature paths. The layout is the one of
 QVHighlights features, so that released features and ours are interchangeable:
     {root}/{folder}/{vid}.npz         key `features`, (L, D) float16, one row per clip
     {root}/{folder}/qid{qid}.npz      keys `last_hidden_state` (N, D) and `pooler_output` (D,)
+    {root}/.locks/{name}.lock         while a run writes a video's files (`pipeline.lock`)
 Every file is written under a temporary name in the same folder and renamed into place, so a
 reader never sees a half-written file and an interrupted run leaves nothing behind but the
 temporary file, which the next write replaces.
@@ -63,6 +64,11 @@ def _folder(folders: dict[str, str], encoder: str) -> str:
     if encoder not in folders:
         raise ValueError(f"unknown encoder {encoder!r}; expected one of {', '.join(folders)}")
     return folders[encoder]
+
+
+def lock_path(root: str | Path, name: str) -> Path:
+    """The lock (`pipeline.lock`) of one video's files, or of another shared output."""
+    return Path(root) / ".locks" / f"{name}.lock"
 
 
 def video_feature_path(root: str | Path, encoder: str, vid: str) -> Path:

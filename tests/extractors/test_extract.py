@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 
 from extractors.run import ExtractSettings, extract
 from flows.cli import main
+from pipeline.lock import hold
+from pipeline.store import lock_path, write_video_features
 
 TINY = ExtractSettings(encoders=("clip", "slowfast"), model_size="tiny", device="cpu")
 
@@ -245,3 +248,21 @@ def test_overwrite_extracts_again_with_the_new_settings(short_video, tmp_path, c
         for key, array in keys.items():
             assert np.array_equal(overwritten[name][key], array), (name, key)
     assert not np.array_equal(seed0, expected["clip_features/short.npz"]["features"])
+
+
+def test_a_video_locked_by_another_run_is_waited_for_not_written_twice(tmp_path, make_video):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.move(make_video("short.mp4", 50, fps=25), folder / "short.mp4")
+    out, settings = tmp_path / "features", ExtractSettings(("clip",), "tiny", device="cpu")
+    written = out / "clip_features" / "short.npz"
+    with hold(lock_path(out, "short"), run="another run"):
+        worker = threading.Thread(target=lambda: reports.append(extract(folder, out, settings)))
+        reports = []
+        worker.start()
+        worker.join(timeout=5)
+        assert worker.is_alive() and not written.exists()  # waiting for the other run
+        write_video_features(out, "clip", "short", np.zeros((2, 32)))  # what that run wrote
+    worker.join(timeout=120)
+    assert (reports[0].extracted, reports[0].skipped) == (0, 1)
+    assert not np.load(written)["features"].any()  # the other run's file, not rewritten
