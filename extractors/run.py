@@ -90,6 +90,8 @@ class ExtractReport:
     clips: int = 0
     text_files: int = 0
     failures: dict[str, str] = field(default_factory=dict)
+    # video id -> the run whose stale lock on it was taken over (it ended mid-video)
+    locks_taken_over: dict[str, str] = field(default_factory=dict)
     decode_seconds: float = 0.0
     encode_seconds: float = 0.0
     seconds: float = 0.0

@@ -153,6 +153,7 @@ def merge(results: list[ShardResult]) -> ExtractReport:
         total.decode_seconds += result.report.decode_seconds
         total.encode_seconds += result.report.encode_seconds
         total.failures.update(result.report.failures)
+        total.locks_taken_over.update(result.report.locks_taken_over)
     return total
 
 

@@ -43,9 +43,11 @@ def flow_of(entrypoint: str):
 
 
 def runner_deployment(declared: dict):
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
     from prefect.schedules import Schedule
     from prefect.types.entrypoint import EntrypointType
 
+    limit = declared.get("concurrency_limit")
     return flow_of(declared["entrypoint"]).to_deployment(
         name=declared["name"],
         entrypoint_type=EntrypointType.MODULE_PATH,
@@ -53,6 +55,7 @@ def runner_deployment(declared: dict):
         tags=declared.get("tags"),
         parameters=declared.get("parameters"),
         schedules=[Schedule(**schedule) for schedule in declared.get("schedules") or []],
+        concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
     )
 
 

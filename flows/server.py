@@ -99,10 +99,19 @@ def wait_for_health(url: str, process: subprocess.Popen, log: Path, timeout: flo
 class PrefectServer:
     """A Prefect server for this project's work folder, started and stopped by this object."""
 
-    def __init__(self, home: Path = WORK / "prefect", port: int | None = None, timeout=120.0):
+    def __init__(
+        self,
+        home: Path = WORK / "prefect",
+        port: int | None = None,
+        timeout=120.0,
+        settings: dict[str, str] | None = None,
+    ):
+        """`settings`: more environment of the server process only, e.g. its database
+        (`PREFECT_API_DATABASE_CONNECTION_URL`); the default is SQLite under `home`."""
         self.home = Path(home).resolve()
         self.port = port
         self.timeout = timeout
+        self.settings = settings or {}
         self.process: subprocess.Popen | None = None
 
     @property
@@ -125,7 +134,7 @@ class PrefectServer:
     def start(self) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        env = self.client_environment()
+        env = self.client_environment() | self.settings
         del env["PREFECT_API_URL"]  # the server itself must not look for another server
         argv = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST]
         self.process = start_process([*argv, "--port", str(self.port)], env, self.log)

@@ -11,7 +11,14 @@ import yaml
 
 from flows.evaluate import EvaluateRun
 from flows.extract import ExtractRun
-from flows.serve import PREFECT_FILE, ROOT, declared_deployments, flow_of, served
+from flows.serve import (
+    PREFECT_FILE,
+    ROOT,
+    declared_deployments,
+    flow_of,
+    runner_deployment,
+    served,
+)
 from flows.server import free_port, start_process, stop_process
 from tests.test_docker import worker_healthcheck
 
@@ -52,6 +59,14 @@ def test_one_deployment_per_flow_named_like_it_and_an_inactive_schedule():
         for schedule in schedules:
             assert schedule["cron"] and schedule["active"] is False
     assert yaml.safe_load(PREFECT_FILE.read_text())["definitions"]["work_pool"]["name"]
+
+
+def test_pretrain_then_finetune_runs_one_at_a_time_served_or_deployed():
+    (declared,) = [d for d in declared_deployments() if d["name"] == "pretrain-then-finetune"]
+    assert declared["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+    served_one = runner_deployment(declared)
+    assert served_one.concurrency_limit == 1
+    assert served_one.concurrency_options.collision_strategy == "CANCEL_NEW"
 
 
 @pytest.mark.timeout(240)
