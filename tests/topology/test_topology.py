@@ -46,6 +46,7 @@ def report(tmp_path_factory) -> dict:
         [sys.executable, str(script), "--work", str(work)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    print(done.stdout)  # the figures, in CI's log (.ci/run passes -s)
     return json.loads((work / "report.json").read_text())
 
 
