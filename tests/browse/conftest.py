@@ -3,9 +3,11 @@ whose per-query figures are known by construction), and the viewer served on a f
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -113,6 +115,13 @@ def environment() -> dict:
     return os.environ | {"PYTHONPATH": str(ROOT)}
 
 
+def stop_with_parent() -> None:
+    """In the child: on Linux, be sent SIGTERM when the test process dies (a killed or timed-out
+    run skips fixture teardown and would leave the server running)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
 class Served:
     """`videolights browse ARGS` on a free port, in a process of its own."""
 
@@ -122,7 +131,12 @@ class Served:
         if host != "127.0.0.1":
             command += ["--host", host]
         self.process = subprocess.Popen(
-            command, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=stop_with_parent,
         )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
