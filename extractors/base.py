@@ -52,14 +52,14 @@ class Encoder(ABC):
         self, module: torch.nn.Module, device: torch.device, dtype: torch.dtype, provenance: dict
     ):
         module = module.eval().requires_grad_(False).to(device)
-        self.module = cast_except(module, dtype, self.fp32_parts(module))
+        self.module = cast_except(module, dtype, self.fp32_parts(module, dtype))
         self.device = device
         self.dtype = dtype
         self.provenance = provenance  # where the weights came from, or "random" and the seed
 
-    def fp32_parts(self, module: torch.nn.Module) -> set[str]:
-        """Top-level parts of `module` (children or parameters) kept in float32 whatever the
-        dtype: those the upstream code runs in full precision. None by default."""
+    def fp32_parts(self, module: torch.nn.Module, dtype: torch.dtype) -> set[str]:
+        """Top-level parts of `module` (children or parameters) kept in float32 when the rest
+        takes `dtype`: those the upstream code runs in full precision. None by default."""
         return set()
 
     def to_tensor(self, frames: np.ndarray, mean, std) -> torch.Tensor:

@@ -165,7 +165,7 @@ class Blip2Encoder(VideoEncoder, TextEncoder):
         self.dim = self.text_dim = model.config.qformer_config.hidden_size
         self.max_text_tokens = model.config.qformer_config.max_position_embeddings
 
-    def fp32_parts(self, module: Blip2ForImageTextRetrieval) -> set[str]:
+    def fp32_parts(self, module: Blip2ForImageTextRetrieval, dtype: torch.dtype) -> set[str]:
         """Everything but the vision tower (see the module's docstring)."""
         return {name.split(".", 1)[0] for name, _ in module.named_parameters()} - {"vision_model"}
 

@@ -203,10 +203,12 @@ class Captioner(Encoder):
         prompt = [config.image_token_index] * config.num_query_tokens
         self.prompt = [*prompt, config.text_config.bos_token_id]
 
-    def fp32_parts(self, module: Blip2ForConditionalGeneration) -> set[str]:
-        """The query tokens and the Q-Former, which transformers keeps in float32 in every
-        dtype (`_keep_in_fp32_modules`); the vision tower and the decoder take the dtype."""
-        return set(module._keep_in_fp32_modules)
+    def fp32_parts(self, module: Blip2ForConditionalGeneration, dtype: torch.dtype) -> set[str]:
+        """What transformers' `from_pretrained(dtype=...)` keeps in float32: its
+        `_keep_in_fp32_modules` (the query tokens and the Q-Former) in fp16, only the `_strict`
+        ones (none for BLIP-2) in bf16."""
+        keep = module._keep_in_fp32_modules if dtype == torch.float16 else set()
+        return set(keep) | set(module._keep_in_fp32_modules_strict)
 
     def prompt_ids(self, batch: int) -> torch.Tensor:
         """(batch, num_query_tokens + 1): the image tokens, then BOS."""

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from transformers import Blip2Processor, BlipImageProcessor
+from transformers import Blip2ForConditionalGeneration, Blip2Processor, BlipImageProcessor
 
 from extractors.base import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from extractors.weights import WeightsNotFoundError
 from synth.caption import (
+    Captioner,
     DecodingSettings,
     build_captioner,
     caption_each,
@@ -130,3 +131,30 @@ def test_full_config_is_blip2_opt_2_7b():
     small_decoder = full_config(tiny_language=True)
     assert small_decoder.vision_config.hidden_size == 1408
     assert small_decoder.text_config.hidden_size == 32
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_reduced_precision_captioner_is_what_transformers_loads_and_generates(tmp_path, dtype):
+    """Against transformers' own loading (`from_pretrained(dtype=...)`, which keeps the query
+    tokens and the Q-Former in fp32 for fp16, `_keep_in_fp32_modules`, and casts all in bf16)
+    and its `generate`."""
+    exact = build_captioner("tiny", device="cpu", precision="fp32")
+    exact.module.save_pretrained(tmp_path)
+    upstream = Blip2ForConditionalGeneration.from_pretrained(tmp_path, dtype=dtype)
+    captioner = Captioner(exact.module, exact.tokenizer, torch.device("cpu"), dtype, {})
+    expected = {name: p.dtype for name, p in upstream.named_parameters()}
+    assert {name: p.dtype for name, p in captioner.module.named_parameters()} == expected
+    qformer_dtype = torch.float32 if dtype == torch.float16 else dtype
+    assert expected["qformer.layernorm.weight"] == qformer_dtype
+    frames = noise_frames(2, seed=4)
+    prompt = captioner.prompt_ids(2)
+    with torch.inference_mode():
+        output = upstream.eval().generate(
+            pixel_values=captioner.to_tensor(frames, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD),
+            input_ids=prompt,
+            attention_mask=torch.ones_like(prompt),
+            do_sample=False,
+            **captioner.decoding.as_dict(),
+        )
+    texts = captioner.tokenizer.batch_decode(output[:, prompt.shape[1] :], skip_special_tokens=True)
+    assert captioner.caption(frames) == [" ".join(text.split()) for text in texts]
