@@ -82,7 +82,7 @@ def test_resume_continues_to_the_same_weights(planted, small_config, tmp_path):
 def test_init_from_starts_from_the_given_weights(planted, small_config, tmp_path):
     """With a learning rate of 0 the finetune's weights stay its initial ones: they must be the
     pretrained checkpoint's, every tensor (the two runs have the same heads)."""
-    pretrained = train(settings(planted, tmp_path / "pt", small_config, epochs=2)).best_checkpoint
+    pretrained = train(settings(planted, tmp_path / "pt", small_config, epochs=1)).best_checkpoint
     finetune = settings(
         planted, tmp_path / "ft", small_config, epochs=1, lr=0.0, init_from=pretrained
     )
