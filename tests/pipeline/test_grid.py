@@ -31,6 +31,8 @@ def test_every_frame_falls_in_exactly_one_existing_clip(fps, frames):
     starts = 2.0 * np.arange(clips)[None, :]  # clip k covers [2k, 2k + 2)
     containing = ((starts <= times) & (times < starts + 2.0)).sum(axis=1)
     assert (containing == 1).all(), np.flatnonzero(containing != 1)
+    # and no clip lies past the video: the last one starts before the last frame ends
+    assert starts[0, -1] < frames / fps
 
 
 def test_clip_length_must_be_positive():
