@@ -41,10 +41,13 @@ def reference_way(info, encoders) -> None:
             encoder.encode_clips(clip.frames[plan.name][None])
 
 
-def encoders_at(precision: str) -> dict:
+def encoders_at(
+    precision: str, names=("clip", "slowfast"), size: str = "full", device: str = "cpu"
+) -> dict:
+    """The encoders with random weights (speed does not depend on them)."""
     return {
-        name: build_encoder(name, "full", device="cpu", random_weights=True, precision=precision)
-        for name in ("clip", "slowfast")
+        name: build_encoder(name, size, device=device, random_weights=True, precision=precision)
+        for name in names
     }
 
 

@@ -30,21 +30,21 @@ from model.train import make_optimizer
 BATCH, CLIPS, TOKENS, VIDEO_DIM, TEXT_DIM = 32, 75, 32, 3586, 1280
 
 
-def make_batch(seed: int = 0):
+def make_batch(seed: int = 0, batch: int = BATCH):
     """Inputs and targets in our format, and the same targets in the reference's."""
     rng = np.random.default_rng(seed)
     inputs = {
         "src_txt": torch.randn(
-            BATCH, TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(seed)
+            batch, TOKENS, TEXT_DIM, generator=torch.Generator().manual_seed(seed)
         ),
-        "src_txt_mask": torch.ones(BATCH, TOKENS),
+        "src_txt_mask": torch.ones(batch, TOKENS),
         "src_vid": torch.randn(
-            BATCH, CLIPS, VIDEO_DIM, generator=torch.Generator().manual_seed(seed + 1)
+            batch, CLIPS, VIDEO_DIM, generator=torch.Generator().manual_seed(seed + 1)
         ),
-        "src_vid_mask": torch.ones(BATCH, CLIPS),
+        "src_vid_mask": torch.ones(batch, CLIPS),
     }
-    spans, labels, positives, negatives = [], np.zeros((BATCH, CLIPS), np.float32), [], []
-    for b in range(BATCH):
+    spans, labels, positives, negatives = [], np.zeros((batch, CLIPS), np.float32), [], []
+    for b in range(batch):
         inputs["src_txt_mask"][b, rng.integers(8, TOKENS) :] = 0
         start = int(rng.integers(0, CLIPS - 10))
         length = int(rng.integers(2, 10))
@@ -73,14 +73,19 @@ def time_steps(steps: dict, count: int) -> dict[str, float]:
     return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
-def train_step(model, compute_loss, inputs, optimizer):
+def train_step(model, compute_loss, inputs, optimizer, autocast: bool = False):
+    """One step as a function; `autocast`: forward and loss under bf16 autocast. It returns the
+    loss as a float, which waits for a GPU to finish the step."""
+    device_type = next(model.parameters()).device.type
+
     def step():
-        loss = compute_loss(model(**inputs))
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
+            loss = compute_loss(model(**inputs))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
         optimizer.step()
-        return loss
+        return float(loss.detach())
 
     return step
 
