@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from extractors.registry import resolve_device
 from model.checkpoints import (
+    CheckpointMismatchError,
     TrainedInputs,
     build_model,
     load_checkpoint,
@@ -190,6 +191,32 @@ def evaluate_predictions(predictions: list[dict], rows: list[dict], evaluation: 
     return brief
 
 
+def _load_initial_weights(model, path: Path, trained_on: TrainedInputs) -> None:
+    """`--init-from`: the weights of a checkpoint made on the same feature types; raises
+    CheckpointMismatchError when its features or its architecture do not fit."""
+    checkpoint = load_checkpoint(path)
+    pretrained = TrainedInputs.of_checkpoint(checkpoint, path)
+    pretrained.check(trained_on.video, trained_on.text, "this training run")
+    ours, theirs = model.state_dict(), checkpoint["model"]
+    differences = [
+        f"{len(names)} {what}, e.g. {min(names)}"
+        for what, names in (
+            ("weights it lacks", ours.keys() - theirs.keys()),
+            ("weights this model lacks", theirs.keys() - ours.keys()),
+            (
+                "weights of another shape",
+                {k for k in ours.keys() & theirs.keys() if ours[k].shape != theirs[k].shape},
+            ),
+        )
+        if names
+    ]
+    if differences:
+        raise CheckpointMismatchError(
+            f"--init-from {path}: a model of another architecture ({'; '.join(differences)})"
+        )
+    model.load_state_dict(theirs)
+
+
 def train(settings: TrainSettings) -> TrainResult:
     """Train (or resume) one run; see the module docstring."""
     config = settings.resolved_config()
@@ -224,8 +251,9 @@ def train(settings: TrainSettings) -> TrainResult:
     order = torch.Generator().manual_seed(config.optim.seed)
     state = {"epoch": 0, "best_score": -math.inf, "best_metrics": {}, "history": []}
 
+    trained_on = TrainedInputs.of_training(config, *dataset.feature_widths())
     if settings.init_from is not None:
-        model.load_state_dict(load_checkpoint(Path(settings.init_from))["model"])
+        _load_initial_weights(model, Path(settings.init_from), trained_on)
     if settings.resume and (out / LATEST).is_file():
         checkpoint = load_checkpoint(out / LATEST)
         model.load_state_dict(checkpoint["model"])
@@ -238,7 +266,6 @@ def train(settings: TrainSettings) -> TrainResult:
 
     _write_run_record(out, settings, config, video_dim, text_dim, dataset.skipped)
     loader = make_loader(dataset, config.optim, order)
-    trained_on = TrainedInputs.of_training(config, *dataset.feature_widths())
     base = {
         "config": config.to_dict(),
         "video_dim": video_dim,

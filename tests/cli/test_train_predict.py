@@ -3,7 +3,10 @@
 import json
 import shutil
 
+import numpy as np
+
 from flows.cli import main
+from pipeline.store import write_video_features
 from tests.cli.conftest import feature_arguments
 
 
@@ -47,3 +50,26 @@ def test_predict_annotations_gives_the_predictions_training_validated(
     predicted = out.read_text().splitlines()
     assert [json.loads(line)["qid"] for line in predicted] == [8, 9, 10, 11]
     assert list(map(json.loads, predicted)) == list(map(json.loads, validated))
+
+
+def test_init_from_a_checkpoint_that_does_not_fit(trained, features, tmp_path, capsys):
+    checkpoint = str(trained.best_checkpoint)
+    other_config = train_argv(features, tmp_path / "a", "--init-from", checkpoint)
+    other_config[1:3] = ["--config", "qvhighlights"]  # deeper than the small config
+    assert main(other_config) == 2
+    message = capsys.readouterr().err.splitlines()[-1]
+    assert message.startswith(f"videolights train: --init-from {checkpoint}: a model of another")
+    assert "weights it lacks, e.g. decoder.layers.2." in message
+
+    wider = dict(features, video_dirs=[tmp_path / "wider" / "clip_features"])
+    for row in map(json.loads, features["train"].read_text().splitlines()):
+        write_video_features(tmp_path / "wider", "clip", row["vid"], np.ones((20, 24), np.float32))
+    assert main(train_argv(wider, tmp_path / "b", "--init-from", checkpoint)) == 2
+    message = capsys.readouterr().err.splitlines()[-1]
+    assert (
+        f"the checkpoint {checkpoint} was trained on video features clip_features (16)" in message
+    )
+    assert message.endswith(
+        "this training run gives video features clip_features (24) "
+        "and text features clip_text_features (8)"
+    )
