@@ -1,9 +1,13 @@
 """prefect.yaml, and the two ways its deployments run: served, and through a work pool."""
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -19,7 +23,7 @@ from flows.serve import (
     runner_deployment,
     served,
 )
-from flows.server import free_port, start_process, stop_process
+from flows.server import free_port, start_process, stop_process, tail
 from tests.test_docker import worker_healthcheck
 
 FLOWS = {"extract", "synth", "pretrain", "finetune", "evaluate", "pretrain-then-finetune"}
@@ -178,3 +182,81 @@ def test_work_pool_and_worker_round_trip(prefect_api, client_env, tmp_path):
     result = EvaluateRun.model_validate(last_result("evaluate/evaluate"))
     assert result.brief["MR-full-R1@0.5"] == 53.94  # the official evaluator's figure
     assert result.metrics_file.is_file()
+
+
+class Proxy:
+    """Forwards a port of 127.0.0.1 to another until `cut`, which drops every connection and
+    refuses new ones: the API going away under a worker that talks to it through here."""
+
+    def __init__(self, target_port: int):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.target_port = target_port
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # cut
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.connections += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    def cut(self) -> None:
+        self.listener.close()
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+@pytest.mark.timeout(300)
+def test_worker_healthcheck_fails_once_the_worker_stops_polling(prefect_api, client_env, tmp_path):
+    """A worker that has polled the API through a proxy; the proxy is cut; within 30 query
+    intervals (30 x 0.2 s here) the image's HEALTHCHECK command reports it."""
+    from urllib.parse import urlsplit
+
+    from prefect import get_client
+
+    proxy = Proxy(urlsplit(client_env["PREFECT_API_URL"]).port)
+    env = client_env | {
+        "PREFECT_API_URL": f"http://127.0.0.1:{proxy.port}/api",
+        "PREFECT_WORKER_QUERY_SECONDS": "0.2",
+        "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
+        "PREFECT_WORKER_WEBSERVER_PORT": str(free_port()),
+    }
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", "health-check"]
+    command += ["--type", "process", "--with-healthcheck"]
+    worker = start_process(command, env, tmp_path / "worker.log", tmp_path)
+    check = [sys.executable if word == "python" else word for word in worker_healthcheck()]
+    try:
+        with get_client(sync_client=True) as client:  # the worker has synced: its pool exists
+            deadline = time.monotonic() + 180
+            while not [p for p in client.read_work_pools() if p.name == "health-check"]:
+                assert time.monotonic() < deadline and worker.poll() is None, tail(
+                    tmp_path / "worker.log"
+                )
+                time.sleep(1)
+        assert subprocess.run(check, env=env, cwd=ROOT, timeout=60).returncode == 0
+        proxy.cut()
+        deadline = time.monotonic() + 60
+        while (
+            result := subprocess.run(
+                check, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+            )
+        ).returncode == 0:
+            assert time.monotonic() < deadline, "still healthy a minute after the API went away"
+            time.sleep(1)
+        assert "503" in result.stderr and worker.poll() is None
+    finally:
+        stop_process(worker)
