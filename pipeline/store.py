@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,8 +36,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call `write(temporary_path)`, then rename the temporary file to `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
+    # Not mkstemp: its files are 0600; opened with 0666 the temporary gets the mode the umask
+    # gives any new file, so other accounts sharing an output folder can read the outputs.
+    temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(Path(temporary))
         os.replace(temporary, path)

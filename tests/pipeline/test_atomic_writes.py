@@ -6,6 +6,7 @@ first half of the real bytes to wherever they were told to, then fail: a writer 
 the final path directly would leave that half there."""
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -100,3 +101,16 @@ def test_a_process_killed_while_writing_leaves_the_old_file(moment, tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert load_features(video_feature_path(tmp_path, "clip", "v"), "features")[0, 0] == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_get_the_mode_a_new_file_gets_under_the_umask(tmp_path, umask):
+    """Readable by others as the umask allows (a shared output folder), not mkstemp's 0600."""
+    previous = os.umask(umask)
+    try:
+        plain = tmp_path / "plain"
+        plain.write_text("x")
+        written = atomic_write_json(tmp_path / "record.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~umask
