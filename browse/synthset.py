@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from pipeline.grid import DEFAULT_CLIP_LENGTH, num_clips
 from synth.intervals import num_intervals
-from synth.schema import SCHEMA, shard_metadata, shard_paths
+from synth.schema import SCHEMA, shard_dropped, shard_metadata, shard_paths
 
 SUMMARY_COLUMNS = ["vid", "duration", "interval_start", "interval_end"]
 
@@ -31,6 +31,7 @@ class VideoSummary:
     intervals: int  # whole intervals of the video: the captions asked for
     rows: int  # the rows kept
     note: str = ""  # why a video has no rows
+    reasons: tuple[tuple[str, int], ...] = ()  # intervals without a row, by reason
 
     @property
     def dropped(self) -> int:
@@ -49,10 +50,12 @@ class SynthSet:
     def __init__(self, folder: Path):
         self.folder = folder
         self.shard_of: dict[str, Path] = {}
+        self.dropped: dict[str, dict[str, int]] = {}
         paths = shard_paths(folder)
         for path in paths:
             videos, _ = shard_metadata(path)
             self.shard_of.update(dict.fromkeys(videos, path))
+            self.dropped.update(shard_dropped(path))
         shards = ds.dataset([str(path) for path in paths], schema=SCHEMA, format="parquet")
         table = shards.to_table(columns=SUMMARY_COLUMNS)
         interval = pc.subtract(table["interval_end"], table["interval_start"])
@@ -92,11 +95,13 @@ class SynthSet:
 
     def video_summary(self, vid: str) -> VideoSummary:
         """A completed video; one without rows has no duration here, and a note saying why."""
+        reasons = tuple(sorted(self.dropped.get(vid, {}).items()))
         if vid in self.summary:
-            return self.summary[vid]
+            return replace(self.summary[vid], reasons=reasons)
         if vid in self.report.get("too_short", ()):
             return VideoSummary(vid, math.nan, 0, 0, "shorter than one interval")
-        return VideoSummary(vid, math.nan, 0, 0, "every caption dropped")
+        intervals = sum(n for _, n in reasons)
+        return VideoSummary(vid, math.nan, intervals, 0, "every caption dropped", reasons)
 
     def page(self, number: int, size: int) -> list[VideoSummary]:
         return [self.video_summary(vid) for vid in self.vids[number * size : (number + 1) * size]]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -271,9 +272,11 @@ def captioned(job: VideoJob) -> list[Interval]:
     return [interval for interval in job.intervals if interval.index in job.captions]
 
 
-def video_rows(job: VideoJob, phi: np.ndarray, settings: SynthSettings, meta: dict, report) -> list:
+def video_rows(
+    job: VideoJob, phi: np.ndarray, settings: SynthSettings, meta: dict, dropped: Counter
+) -> list:
     """Rows of a completed video: phi (M, L) holds its captioned intervals' similarities in
-    interval order. Counts the filtered rows in `report`."""
+    interval order. Counts the video's filtered captions by reason in `dropped`."""
     intervals = captioned(job)
     captions = [job.captions[i.index] for i in intervals]
     if not intervals:
@@ -283,7 +286,7 @@ def video_rows(job: VideoJob, phi: np.ndarray, settings: SynthSettings, meta: di
         intervals, captions, phi, drop_reasons(captions, settings.min_words), strict=True
     ):
         if reason is not None:
-            report.filtered[reason] += 1
+            dropped[reason] += 1
             continue
         labels = make_labels(settings.labels, similarities, interval, settings.clip_length)
         rows.append(
@@ -369,14 +372,19 @@ class Run:
         """Score, label and filter completed videos; write them as one shard."""
         started = time.perf_counter()
         self.jobs = [job for job in self.jobs if not job.complete]
-        rows = []
+        rows, dropped = [], {}
         for job in completed:
             # One text batch per video: a row never depends on which videos shared a batch.
             captions = [job.captions[i.index] for i in captioned(job)]
             phi = self.models.scorer.score(job.images, captions) if captions else None
-            rows.extend(video_rows(job, phi, self.settings, self.meta, self.report))
+            reasons = Counter({"captioning_failed": len(job.errors)} if job.errors else {})
+            rows.extend(video_rows(job, phi, self.settings, self.meta, reasons))
+            for reason in FILTERS:
+                self.report.filtered[reason] += reasons[reason]
+            if reasons:
+                dropped[job.info.video_id] = dict(reasons)
         videos = [job.info.video_id for job in completed] + self.finished_without_rows
-        self.writer.write(rows, videos)
+        self.writer.write(rows, videos, dropped)
         self.report.rows += len(rows)
         self.report.processed += len(videos)
         self.finished_without_rows = []

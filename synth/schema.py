@@ -26,6 +26,7 @@ SCHEMA_VERSION = "1"
 SHARD_PREFIX = "part-"
 VIDEOS_KEY = b"videolights.synth.videos"
 HASH_KEY = b"videolights.synth.config_hash"
+DROPPED_KEY = b"videolights.synth.dropped"  # {vid: {reason: intervals}}, videos with drops only
 
 
 def _list(value_type: pa.DataType) -> pa.DataType:
@@ -84,6 +85,12 @@ def shard_metadata(path: Path) -> tuple[list[str], str]:
     return json.loads(metadata.get(VIDEOS_KEY, b"[]")), metadata.get(HASH_KEY, b"").decode()
 
 
+def shard_dropped(path: Path) -> dict[str, dict[str, int]]:
+    """Per video of the shard, its intervals without a row counted by reason (footer only)."""
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(DROPPED_KEY, b"{}"))
+
+
 class ShardWriter:
     """Appends shards to `out`; `done` is the set of videos already completed there."""
 
@@ -109,8 +116,11 @@ class ShardWriter:
             self.rows += pq.read_metadata(path).num_rows
         self.next_index = int(shards[-1].stem.removeprefix(SHARD_PREFIX)) + 1 if shards else 0
 
-    def write(self, rows: list[dict], videos: list[str]) -> Path | None:
-        """One shard holding `rows`, which complete `videos` (some may have no rows)."""
+    def write(
+        self, rows: list[dict], videos: list[str], dropped: dict[str, dict[str, int]] | None = None
+    ) -> Path | None:
+        """One shard holding `rows`, which complete `videos` (some may have no rows);
+        `dropped` counts, per video, its intervals without a row by reason."""
         if not videos:
             return None
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
@@ -118,6 +128,7 @@ class ShardWriter:
             **SCHEMA.metadata,
             VIDEOS_KEY: json.dumps(sorted(videos)).encode(),
             HASH_KEY: self.config_hash.encode(),
+            DROPPED_KEY: json.dumps(dropped or {}, sort_keys=True).encode(),
         }
         table = table.replace_schema_metadata(metadata)
         path = self.out / f"{SHARD_PREFIX}{self.next_index:06d}.parquet"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from starlette.testclient import TestClient
 
+from browse.app import build_app
 from browse.predictions import PredictionSet
 from browse.sources import SourceError, resolve
 from browse.synthset import SynthSet
 from synth.schema import ShardWriter
-from tests.browse.conftest import GT, TOP_WINDOWS, VID, WORST_FIRST, synth_row
+from tests.browse.conftest import GT, TOP_WINDOWS, VID, WORST_FIRST, make_work, synth_row
 
 
 def test_a_work_folder_gives_its_set_predictions_ground_truth_and_videos(work):
@@ -38,13 +40,17 @@ def test_a_large_set_pages_in_name_order_with_rows_read_per_video(tmp_path):
         ]
         writer.write(rows, chunk)
     writer.write([], ["x-short"])  # completed without rows; sorts last
+    writer.write([], ["x-dropped"], {"x-dropped": {"repeated": 2, "captioning_failed": 1}})
     (tmp_path / "set.summary.json").write_text(json.dumps({"too_short": ["x-short"]}))
     synth = SynthSet(tmp_path / "set")
-    assert len(synth) == 121
+    assert len(synth) == 122
     assert synth.video_summary("x-short").note == "shorter than one interval"
+    dropped = synth.video_summary("x-dropped")
+    assert (dropped.intervals, dropped.rows, dropped.note) == (3, 0, "every caption dropped")
+    assert dropped.reasons == (("captioning_failed", 1), ("repeated", 2))
     assert [v.vid for v in synth.page(0, 50)] == names[:50]
     last = synth.page(2, 50)
-    assert [v.vid for v in last] == [*names[100:], "x-short"]
+    assert [v.vid for v in last] == [*names[100:], "x-dropped", "x-short"]
     assert (last[0].intervals, last[0].rows, last[0].dropped) == (3, 2, 1)  # 30 s: 3 intervals
     rows = synth.rows("video0077")
     assert [row["query"] for row in rows] == ["caption 0 of video0077", "caption 1 of video0077"]
@@ -67,3 +73,14 @@ def test_queries_sort_by_hit_at_1_misses_first(work):
     hits = {query.qid: query.hit1 for query in predictions.ordered("qid")}
     assert hits == {1: True, 2: False, 3: False, 4: False}
     assert [query.qid for query in predictions.ordered("hit1")] == [2, 4, 3, 1]
+
+
+def test_the_set_pages_show_each_video_s_drop_reasons(tmp_path):
+    work = make_work(tmp_path / "work")
+    dropped = {"x-dropped": {"repeated": 2, "too_short": 1}}
+    ShardWriter(work / "synth", "test").write([], ["x-dropped"], dropped)
+    client = TestClient(build_app(resolve(work)))
+    listing = client.get("/synth").text
+    assert "every caption dropped (repeated 2, too short 1)" in listing
+    page = client.get("/synth/x-dropped")
+    assert page.status_code == 200 and "3 dropped (repeated 2, too short 1)" in page.text

@@ -24,7 +24,7 @@ from synth.caption import Captioner, build_captioner
 from synth.cli import synth_generate_main
 from synth.generate import Models, SynthSettings, generate, share_vision_tower, summary_path
 from synth.labels import grades
-from synth.schema import SCHEMA, OutputMismatchError, read_rows, shard_paths
+from synth.schema import SCHEMA, OutputMismatchError, read_rows, shard_dropped, shard_paths
 from tests.synth.conftest import TINY, PaletteCaptioner, colour_video, with_captioner
 from tests.videos import write_video
 
@@ -244,6 +244,10 @@ def test_each_filter_drops_its_rows_and_counts_them(tmp_path, tiny_models):
     rows = read_rows(tmp_path / "out").to_pylist()
     assert [row["qid"] for row in rows] == ["a_20_30", "c_0_10", "c_10_20"]
     assert rows[0]["query"] == "a blue car on a road"
+    assert dropped_by_video(tmp_path / "out") == {
+        "a": {"empty": 1, "too_short": 1},
+        "b": {"repeated": 2},
+    }
     # b ended with no rows, and is still done: a rerun does not caption it again.
     assert (
         generate(
@@ -271,6 +275,12 @@ def test_a_failed_caption_loses_only_its_row(tmp_path, tiny_models):
     assert captioner.calls[0] == 4 and 1 in captioner.calls  # the batch, then one at a time
     rows = read_rows(tmp_path / "out").to_pylist()
     assert [row["qid"] for row in rows] == ["a_0_10", "a_20_30", "b_0_10", "b_10_20"]
+    assert dropped_by_video(tmp_path / "out") == {"a": {"captioning_failed": 1}}
+
+
+def dropped_by_video(out: Path) -> dict:
+    """Every shard footer's per-video drop counts, merged."""
+    return {vid: n for shard in shard_paths(out) for vid, n in shard_dropped(shard).items()}
 
 
 def test_bad_videos_are_recorded_while_the_batch_goes_on(tmp_path, make_video, capsys):
