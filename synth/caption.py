@@ -332,8 +332,8 @@ def build_captioner(
     else:
         from transformers import AutoTokenizer
 
-        path = weight_files.resolve("blip2-captioner", weights)
-        provenance.update(weights=str(path), sha256=weight_files.verify(path))
+        provenance.update(weight_files.identify("blip2-captioner", weights))
+        path = Path(provenance["weights"])
         model = Blip2ForConditionalGeneration.from_pretrained(path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return Captioner(model, tokenizer, torch_device, dtype, provenance, decoding)

@@ -121,6 +121,21 @@ def test_full_size_without_weights_names_the_fetch_command(tmp_path):
         build_captioner("full", weights=tmp_path / "nowhere", device="cpu")
 
 
+def test_a_saved_captioner_folder_loads_with_its_provenance(tmp_path):
+    """The loading path of the real weights (`from_pretrained` on a local folder), fed a tiny
+    model saved the way the hub's folder is laid out: the same captions as the model saved."""
+    saved = build_captioner("tiny", device="cpu", precision="fp32", seed=3)
+    folder = tmp_path / "blip2-opt-2.7b"
+    saved.module.save_pretrained(folder)
+    saved.tokenizer.save_pretrained(folder)
+    loaded = build_captioner("full", weights=tmp_path, device="cpu", precision="fp32")
+    frames = noise_frames(2, seed=4)
+    assert loaded.caption(frames) == saved.caption(frames)
+    assert loaded.provenance["weights"] == str(folder)
+    assert len(loaded.provenance["sha256"]) == 64
+    assert loaded.provenance["chosen_because"].startswith("the first folder holding it")
+
+
 def test_full_config_is_blip2_opt_2_7b():
     config = full_config()
     assert config.num_query_tokens == 32
