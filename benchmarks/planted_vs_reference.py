@@ -224,6 +224,29 @@ def summarise(results: dict, seeds: list[int]) -> list[str]:
     return lines
 
 
+def verdict(results: dict, seeds: list[int], epoch: int) -> list[str]:
+    """The issue's goal at `epoch`, per metric: ours at least the reference's mean, with a
+    standard deviation no wider."""
+    lines = []
+    for metric in METRICS:
+        figures = {
+            side: [results[(side, s)]["metrics"][epoch][metric] for s in seeds]
+            for side in ("ours", "reference")
+        }
+        mean = {side: statistics.mean(values) for side, values in figures.items()}
+        spread = {
+            side: statistics.stdev(values) if len(values) > 1 else 0.0
+            for side, values in figures.items()
+        }
+        met = mean["ours"] >= mean["reference"] and spread["ours"] <= spread["reference"]
+        lines.append(
+            f"epoch {epoch} {metric}: ours {mean['ours']:.1f} ± {spread['ours']:.1f}, "
+            f"reference {mean['reference']:.1f} ± {spread['reference']:.1f}: "
+            f"goal {'met' if met else 'not met'}"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, required=True)
@@ -273,6 +296,8 @@ def main() -> None:
     )
     print(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± standard deviation:")
     print("\n".join(summarise(results, seeds)))
+    if len(sides) == 2:
+        print("\n".join(verdict(results, seeds, args.epochs)))
     for (side, seed), result in sorted(results.items()):
         print(f"{side} seed {seed}: {result['seconds'] / 60:.1f} min")
     print(f"figures: {out / 'results.json'}")

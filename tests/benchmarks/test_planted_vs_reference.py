@@ -1,0 +1,28 @@
+"""The planted benchmark's table and verdict, on figures written out by hand."""
+
+from benchmarks.planted_vs_reference import summarise, verdict
+
+
+def results(ours_r1, reference_r1, ours_hit, reference_hit):
+    """Three seeds of each side at epoch 40."""
+    figures = {}
+    sides = (("ours", ours_r1, ours_hit), ("reference", reference_r1, reference_hit))
+    for side, r1s, hits in sides:
+        for seed, r1, hit in zip((1, 2, 3), r1s, hits, strict=True):
+            figures[(side, seed)] = {"metrics": {40: {"R1@0.5": r1, "HIT@1": hit}}}
+    return figures
+
+
+def test_the_table_gives_each_side_s_mean_and_sample_standard_deviation():
+    table = summarise(results([60, 70, 80], [65, 65, 65], [50, 50, 53], [40, 50, 60]), [1, 2, 3])
+    # R1: ours mean 70, sd 10; reference 65, sd 0. HIT: ours 51, sd sqrt(3); reference 50, sd 10.
+    assert table[2] == "| 40 | 70.0 ± 10.0 | 65.0 ± 0.0 | 51.0 ± 1.7 | 50.0 ± 10.0 |"
+
+
+def test_the_goal_needs_a_mean_at_least_the_reference_s_and_a_spread_no_wider():
+    figures = results([60, 70, 80], [65, 65, 65], [50, 50, 53], [40, 50, 60])
+    r1, hit = verdict(figures, [1, 2, 3], 40)
+    assert r1.endswith("goal not met")  # the mean is higher, the spread wider
+    assert hit == "epoch 40 HIT@1: ours 51.0 ± 1.7, reference 50.0 ± 10.0: goal met"
+    lower = results([64, 64, 64], [65, 65, 65], [50, 50, 50], [50, 50, 50])
+    assert [line.endswith("goal met") for line in verdict(lower, [1, 2, 3], 40)] == [False, True]
