@@ -103,12 +103,16 @@ def _cosine_to_labels(scores, labels, mask, config: LossConfig) -> tuple[torch.T
     label range, L2-normalise rows, 1 - cosine with the normalised labels, summed over the batch.
     With `mask_padding`, each row is shifted by its own minimum over its real clips and padded
     clips are zeroed (the scale is left out: rows are normalised). Returns the loss and both
-    normalised tensors (for the hard losses)."""
+    normalised tensors (for the hard losses).
+
+    A batch whose labels are all equal has no range: the reference divides by zero and its
+    weights turn NaN; ours divides by 1, which normalising makes the same as any scale."""
     if config.mask_padding:
         own_minimum = scores.masked_fill(mask == 0, torch.inf).min(dim=1, keepdim=True)[0]
         scaled, labels = (scores - own_minimum) * mask, labels * mask
     else:
-        scaled = (scores - scores.min()) / (labels.max() - labels.min())
+        label_range = labels.max() - labels.min()
+        scaled = (scores - scores.min()) / torch.where(label_range > 0, label_range, 1)
     scores_norm, labels_norm = F.normalize(scaled, dim=1), F.normalize(labels, dim=1)
     return (1 - F.cosine_similarity(labels_norm, scores_norm)).sum(), scores_norm, labels_norm
 

@@ -131,6 +131,18 @@ class TrainSettings:
         )
 
 
+class TrainingDivergedError(ValueError):
+    """A training step met NaN or infinite values (`what`): the run stops before spreading them."""
+
+    def __init__(self, epoch: int, step: int, batch, what: str):
+        queries = ", ".join(str(sample.qid) for sample in batch.samples)
+        super().__init__(
+            f"not finite at epoch {epoch + 1}, step {step + 1} (queries {queries}): {what}. "
+            "The last checkpoint holds the weights before this epoch; check these queries' "
+            "annotations and features, or lower the learning rate"
+        )
+
+
 @dataclass
 class TrainResult:
     out: Path
@@ -327,7 +339,10 @@ def _train_epoch(
     model.train()
     total, batches = 0.0, 0
     for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False):
-        loss, _ = train_step(model, batch, optimizer, config, device, epoch, mixed)
+        try:
+            loss, _ = train_step(model, batch, optimizer, config, device, epoch, mixed)
+        except FloatingPointError as error:
+            raise TrainingDivergedError(epoch, batches, batch, str(error)) from None
         total += loss
         batches += 1
     return total / max(batches, 1)
@@ -336,10 +351,16 @@ def _train_epoch(
 def train_step(
     model, batch, optimizer, config: TrainConfig, device, epoch: int, mixed: bool = False
 ) -> tuple[float, dict[str, float]]:
-    """One optimisation step on a batch: the total loss and each weighted term."""
+    """One optimisation step on a batch: the total loss and each weighted term. Raises
+    FloatingPointError, naming what is NaN or infinite, before a step that would spread it."""
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
         outputs = model(**batch.inputs(device))
+        if not torch.isfinite(outputs["pred_spans"]).all():
+            raise FloatingPointError("the model's outputs")
         loss, terms = total_loss(outputs, batch.targets.to(device), config.loss, epoch)
+    not_finite = [f"{name} {value}" for name, value in terms.items() if not math.isfinite(value)]
+    if not_finite:
+        raise FloatingPointError(", ".join(not_finite))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if config.optim.grad_clip > 0:

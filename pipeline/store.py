@@ -117,6 +117,11 @@ def load_features(path: str | Path, key: str) -> np.ndarray:
         raise FeatureFileError(f"{path}: unreadable feature file ({error})") from None
     if array.ndim != 2 or len(array) == 0:
         raise FeatureFileError(f"{path}: {key} has shape {array.shape}, expected (rows, dim)")
+    bad = np.count_nonzero(~np.isfinite(array))
+    if bad:  # one NaN would turn every weight NaN at the first training step
+        raise FeatureFileError(
+            f"{path}: {key} holds NaN or infinite values ({bad} of {array.size})"
+        )
     return array
 
 

@@ -73,3 +73,25 @@ def test_init_from_a_checkpoint_that_does_not_fit(trained, features, tmp_path, c
         "this training run gives video features clip_features (24) "
         "and text features clip_text_features (8)"
     )
+
+
+def test_a_feature_file_with_nan_values_is_named(features, tmp_path, capsys):
+    copied = dict(features, root=tmp_path / "features")
+    shutil.copytree(features["root"], copied["root"])
+    copied["video_dirs"] = [copied["root"] / "clip_features"]
+    copied["text_dirs"] = [copied["root"] / "clip_text_features"]
+    poisoned = np.load(copied["root"] / "clip_features" / "v3.npz")["features"]
+    poisoned[2, 5] = np.nan
+    write_video_features(copied["root"], "clip", "v3", poisoned)
+
+    assert main(train_argv(copied, tmp_path / "run")) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"videolights train: {copied['root'] / 'clip_features' / 'v3.npz'}: "
+        f"features holds NaN or infinite values (1 of {poisoned.size})"
+    )
+
+
+def test_a_diverging_run_ends_in_one_message(features, tmp_path, capsys):
+    assert main(train_argv(features, tmp_path / "run", "--lr", "1e30", "--batch-size", "2")) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("videolights train: not finite at epoch 1, step ")

@@ -97,3 +97,28 @@ def test_label_cosine_and_hard_losses_against_an_independent_computation():
     positive = y > 0
     hard = ((s_norm * ~positive) ** 2).mean() + (((y_norm - s_norm) * positive) ** 2).mean()
     assert abs(difference - (cosine + (epoch + 1) * 10 * hard)) < 1e-4
+
+
+def test_labels_without_a_range_give_the_limit_of_the_reference_s_loss():
+    """The reference divides by the batch's label range, zero when every label is equal (one
+    sample, every clip relevant with the same scores): NaN. Ours gives the reference's loss in
+    the limit of labels that differ by less and less."""
+    import numpy as np
+
+    from model.losses import LossConfig, Targets, saliency_loss
+
+    scores = torch.tensor([[0.5, 2.0, -1.0, 0.0, 1.5]])
+    labels = torch.full((1, 5), 11.0)
+    targets = Targets([torch.zeros(0, 2)], labels, torch.tensor([[1]]), torch.tensor([[0]]))
+    outputs = saliency_outputs(scores, torch.zeros(1, 5), scores, torch.ones(1, 5))
+    with_cosine = LossConfig(cos_sim=1.0, mr_to_hd=0.0, hard_pos_neg=0.0)
+    without = LossConfig(cos_sim=0.0, mr_to_hd=0.0, hard_pos_neg=0.0)
+    got = float(saliency_loss(outputs, targets, with_cosine, 0)) - float(
+        saliency_loss(outputs, targets, without, 0)
+    )
+
+    s = scores.double().numpy()[0]
+    y = 11.0 + 1e-6 * np.array([0.3, -0.2, 0.1, 0.4, -0.5])  # a range of 9e-7
+    shifted = (s - s.min()) / (y.max() - y.min())  # the reference's formula
+    cosine = 1 - (shifted / np.linalg.norm(shifted)) @ (y / np.linalg.norm(y))
+    assert np.isfinite(got) and abs(got - cosine) < 1e-5

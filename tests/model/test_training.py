@@ -1,6 +1,7 @@
 """Training learns a planted signal, resumes exactly, and predicts in the official format."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -8,8 +9,9 @@ import torch
 from model.checkpoints import load_checkpoint
 from model.eval.qvhighlights import evaluate
 from model.predict import predict
-from model.train import TrainSettings, train
+from model.train import TrainingDivergedError, TrainSettings, train
 from pipeline.store import FeatureFileError
+from tests.model.conftest import planted_rows, write_jsonl
 
 
 def settings(planted, out, config, **overrides):
@@ -113,6 +115,35 @@ def test_skip_missing_features_counts_the_skipped_samples(planted, small_config,
     record = json.loads((tmp_path / "skip" / "run.json").read_text())
     assert record["skipped_samples"]["count"] == 1
     assert "v5.npz" in record["skipped_samples"]["reasons"][0]
+
+
+def test_a_sample_whose_clips_are_all_equally_relevant_trains_alone(tmp_path, small_config):
+    """Batch 1, every clip relevant with the same scores: the batch's labels have no range
+    (the reference's weights turn NaN at the first step)."""
+    row = planted_rows(tmp_path, 1)[0]
+    clips = round(row["duration"] / 2)
+    row |= {
+        "relevant_windows": [[0, row["duration"]]],
+        "relevant_clip_ids": list(range(clips)),
+        "saliency_scores": [[4, 3, 4]] * clips,
+    }
+    alone = {
+        "train": write_jsonl(tmp_path / "alone.jsonl", [row]),
+        "val": None,
+        "video_dirs": (tmp_path / "clip_features",),
+        "text_dirs": (tmp_path / "clip_text_features",),
+    }
+    train(settings(alone, tmp_path / "run", small_config, epochs=3, batch_size=1))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [math.isfinite(record["loss"]) for record in history] == [True] * 3
+
+
+def test_a_diverging_run_stops_naming_the_step_and_its_queries(planted, small_config, tmp_path):
+    with pytest.raises(TrainingDivergedError) as raised:
+        train(settings(planted, tmp_path / "run", small_config, epochs=1, lr=1e30))
+    message = str(raised.value)
+    assert message.startswith("not finite at epoch 1, step ")
+    assert "(queries " in message and "lower the learning rate" in message
 
 
 def test_bf16_mixed_precision_trains_like_fp32(planted, small_config, tmp_path):
