@@ -19,12 +19,14 @@ never uses are stubbed). Both are scored on the validation queries every 5 epoch
 own evaluator (the official one's figures; ours is tested equal to it). Prints, per evaluation
 epoch, the mean and standard deviation over seeds of R1@0.5 and VeryGood HIT@1 of each side,
 and writes every figure to {out}/results.json. Each run takes one thread (OMP_NUM_THREADS=1);
---jobs runs that many at once.
+--jobs runs that many at once. Runs resume: a side and seed whose {out}/{side}_{seed}/figures.json
+holds the same number of epochs is kept, not trained again (give --out to rerun into a folder).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -42,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.store import (  # noqa: E402
     TEXT_FOLDERS,
     VIDEO_FOLDERS,
+    atomic_write_json,
     write_text_features,
     write_video_features,
 )
@@ -50,6 +53,7 @@ TRAIN, VAL, CLIPS, TOPICS = 384, 128, 75, 32
 VIDEO = {"slowfast": 2304, "clip": 512, "blip2": 768}  # in the order the features are joined
 TEXT = {"clip": 512, "blip2": 768}
 METRICS = {"R1@0.5": "MR-full-R1@0.5", "HIT@1": "HL-min-VeryGood-Hit1"}
+FIGURES = "figures.json"  # one run's figures, written when it ends
 SIGNAL = 2.5  # the planted direction's length against N(0, 1) noise per dimension
 
 
@@ -186,7 +190,8 @@ def run_reference(reference: Path, data: Path, out: Path, seed: int, epochs: int
     return figures
 
 
-def _run(side: str, reference: Path, data: Path, out: Path, seed: int, epochs: int, results):
+def _run(side: str, reference: Path, data: Path, out: Path, seed: int, epochs: int) -> None:
+    """Train one side for one seed; its figures go to {out}/figures.json, written last."""
     import torch
 
     torch.set_num_threads(1)
@@ -195,10 +200,25 @@ def _run(side: str, reference: Path, data: Path, out: Path, seed: int, epochs: i
         figures = run_ours(data, out, seed, epochs)
     else:
         figures = run_reference(reference, data, out, seed, epochs)
-    results[(side, seed)] = {
-        "seconds": time.perf_counter() - started,
-        "metrics": {e: {k: m[v] for k, v in METRICS.items()} for e, m in figures.items()},
-    }
+    metrics = {e: {k: m[v] for k, v in METRICS.items()} for e, m in figures.items()}
+    atomic_write_json(
+        out / FIGURES,
+        {"seconds": time.perf_counter() - started, "epochs": epochs, "metrics": metrics},
+    )
+
+
+def load_results(out: Path, sides: list[str], seeds: list[int], epochs: int) -> dict:
+    """(side, seed) -> figures of the runs under `out` that finished `epochs` epochs."""
+    results = {}
+    for side in sides:
+        for seed in seeds:
+            path = out / f"{side}_{seed}" / FIGURES
+            if path.is_file():
+                result = json.loads(path.read_text())
+                if result["epochs"] == epochs:
+                    result["metrics"] = {int(e): m for e, m in result["metrics"].items()}
+                    results[(side, seed)] = result
+    return results
 
 
 def summarise(results: dict, seeds: list[int]) -> list[str]:
@@ -260,6 +280,8 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.reference / "video_lights" / "train.py").is_file():
         parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
+    if "reference" in args.sides and importlib.util.find_spec("sklearn") is None:
+        parser.error('the reference\'s evaluator needs scikit-learn: pip install -e ".[bench]"')
     out = args.out or Path(tempfile.mkdtemp(prefix="planted_vs_reference"))
     data = out / "data"
     if not (data / "planted_val.jsonl").is_file():
@@ -267,36 +289,29 @@ def main() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     seeds = [2018 + k for k in range(args.seeds)]
     sides = args.sides.split(",")
+    done = load_results(out, sides, seeds, args.epochs)
+    jobs = [(side, seed) for seed in seeds for side in sides if (side, seed) not in done]
+    if done:
+        print(f"kept {len(done)} finished runs under {out}: {sorted(done)}")
     context = multiprocessing.get_context("spawn")
-    results = context.Manager().dict()
-    jobs = [(side, seed) for seed in seeds for side in sides]
     running: list = []
     while jobs or running:
         running = [p for p in running if p.is_alive()]
         while jobs and len(running) < args.jobs:
             side, seed = jobs.pop(0)
-            process = context.Process(
-                target=_run,
-                args=(
-                    side,
-                    args.reference,
-                    data,
-                    out / f"{side}_{seed}",
-                    seed,
-                    args.epochs,
-                    results,
-                ),
-            )
+            run = (side, args.reference, data, out / f"{side}_{seed}", seed, args.epochs)
+            process = context.Process(target=_run, args=run)
             process.start()
             running.append(process)
         time.sleep(5)
-    results = dict(results)
-    (out / "results.json").write_text(
-        json.dumps([{"side": s, "seed": d} | r for (s, d), r in results.items()], indent=1)
+    results = load_results(out, sides, seeds, args.epochs)
+    atomic_write_json(
+        out / "results.json",
+        [{"side": s, "seed": d} | r for (s, d), r in sorted(results.items())],
     )
     print(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± standard deviation:")
     print("\n".join(summarise(results, seeds)))
-    if len(sides) == 2:
+    if len(results) == 2 * len(seeds):
         print("\n".join(verdict(results, seeds, args.epochs)))
     for (side, seed), result in sorted(results.items()):
         print(f"{side} seed {seed}: {result['seconds'] / 60:.1f} min")

@@ -1,6 +1,8 @@
 """The planted benchmark's table and verdict, on figures written out by hand."""
 
-from benchmarks.planted_vs_reference import summarise, verdict
+import json
+
+from benchmarks.planted_vs_reference import FIGURES, load_results, summarise, verdict
 
 
 def results(ours_r1, reference_r1, ours_hit, reference_hit):
@@ -26,3 +28,18 @@ def test_the_goal_needs_a_mean_at_least_the_reference_s_and_a_spread_no_wider():
     assert hit == "epoch 40 HIT@1: ours 51.0 ± 1.7, reference 50.0 ± 10.0: goal met"
     lower = results([64, 64, 64], [65, 65, 65], [50, 50, 50], [50, 50, 50])
     assert [line.endswith("goal met") for line in verdict(lower, [1, 2, 3], 40)] == [False, True]
+
+
+def test_a_rerun_keeps_the_runs_that_finished_the_same_number_of_epochs(tmp_path):
+    def finished(side, seed, epochs):
+        (tmp_path / f"{side}_{seed}").mkdir()
+        metrics = {str(epochs): {"R1@0.5": 50.0, "HIT@1": 60.0}}
+        figures = {"seconds": 1.0, "epochs": epochs, "metrics": metrics}
+        (tmp_path / f"{side}_{seed}" / FIGURES).write_text(json.dumps(figures))
+
+    finished("ours", 1, 40)
+    finished("reference", 1, 30)  # another --epochs: trained again
+    (tmp_path / "reference_2").mkdir()  # started, never finished: trained again
+    kept = load_results(tmp_path, ["ours", "reference"], [1, 2], 40)
+    assert list(kept) == [("ours", 1)]
+    assert kept["ours", 1]["metrics"] == {40: {"R1@0.5": 50.0, "HIT@1": 60.0}}
