@@ -207,8 +207,23 @@ def _run(side: str, reference: Path, data: Path, out: Path, seed: int, epochs: i
     )
 
 
+def training_losses(side: str, run: Path) -> dict[int, float]:
+    """Epoch -> the mean total training loss over its steps, as each side logs it."""
+    if side == "ours":
+        history = json.loads((run / "history.json").read_text())
+        return {r["epoch"]: r["loss"] for r in history}
+    (log,) = run.glob("*/train.log.txt")
+    losses = {}
+    for line in log.read_text().splitlines():
+        if "loss_overall" in line:
+            epoch = int(line.split("[Epoch] ")[1].split()[0])  # 1-based in this log
+            losses[epoch] = float(line.split("loss_overall ")[1].split()[0])
+    return losses
+
+
 def load_results(out: Path, sides: list[str], seeds: list[int], epochs: int) -> dict:
-    """(side, seed) -> figures of the runs under `out` that finished `epochs` epochs."""
+    """(side, seed) -> figures and training losses of the runs under `out` that finished
+    `epochs` epochs."""
     results = {}
     for side in sides:
         for seed in seeds:
@@ -217,25 +232,25 @@ def load_results(out: Path, sides: list[str], seeds: list[int], epochs: int) -> 
                 result = json.loads(path.read_text())
                 if result["epochs"] == epochs:
                     result["metrics"] = {int(e): m for e, m in result["metrics"].items()}
+                    result["loss"] = training_losses(side, path.parent)
                     results[(side, seed)] = result
     return results
 
 
 def summarise(results: dict, seeds: list[int]) -> list[str]:
+    """One row per evaluation epoch: each metric's and the training loss's mean ± sample
+    standard deviation over the seeds, ours then the reference's."""
     epochs = sorted({e for r in results.values() for e in r["metrics"]})
-    header = "| epoch | " + " | ".join(
-        f"{metric} {side}" for metric in METRICS for side in ("ours", "reference")
-    )
-    lines = [header + " |", "|---" * (1 + 2 * len(METRICS)) + "|"]
+    columns = {metric: lambda r, e, m=metric: r["metrics"][e][m] for metric in METRICS}
+    columns["training loss"] = lambda r, e: r["loss"][e]
+    header = " | ".join(f"{name} {side}" for name in columns for side in ("ours", "reference"))
+    lines = [f"| epoch | {header} |", "|---" * (1 + 2 * len(columns)) + "|"]
     for epoch in epochs:
         cells = []
-        for metric in METRICS:
+        for value in columns.values():
             for side in ("ours", "reference"):
-                values = [
-                    results[(side, s)]["metrics"][epoch][metric]
-                    for s in seeds
-                    if (side, s) in results and epoch in results[(side, s)]["metrics"]
-                ]
+                runs = [results.get((side, s)) for s in seeds]
+                values = [value(r, epoch) for r in runs if r and epoch in r["metrics"]]
                 cell = f"{statistics.mean(values):.1f}" if values else "-"
                 if len(values) > 1:
                     cell += f" ± {statistics.stdev(values):.1f}"

@@ -1,8 +1,14 @@
-"""The planted benchmark's table and verdict, on figures written out by hand."""
+"""The planted benchmark: table, verdict, resume and log reading, on figures written by hand."""
 
 import json
 
-from benchmarks.planted_vs_reference import FIGURES, load_results, summarise, verdict
+from benchmarks.planted_vs_reference import (
+    FIGURES,
+    load_results,
+    summarise,
+    training_losses,
+    verdict,
+)
 
 
 def results(ours_r1, reference_r1, ours_hit, reference_hit):
@@ -11,14 +17,18 @@ def results(ours_r1, reference_r1, ours_hit, reference_hit):
     sides = (("ours", ours_r1, ours_hit), ("reference", reference_r1, reference_hit))
     for side, r1s, hits in sides:
         for seed, r1, hit in zip((1, 2, 3), r1s, hits, strict=True):
-            figures[(side, seed)] = {"metrics": {40: {"R1@0.5": r1, "HIT@1": hit}}}
+            metrics = {40: {"R1@0.5": r1, "HIT@1": hit}}
+            figures[(side, seed)] = {"metrics": metrics, "loss": {40: r1 / 2}}
     return figures
 
 
 def test_the_table_gives_each_side_s_mean_and_sample_standard_deviation():
     table = summarise(results([60, 70, 80], [65, 65, 65], [50, 50, 53], [40, 50, 60]), [1, 2, 3])
     # R1: ours mean 70, sd 10; reference 65, sd 0. HIT: ours 51, sd sqrt(3); reference 50, sd 10.
-    assert table[2] == "| 40 | 70.0 ± 10.0 | 65.0 ± 0.0 | 51.0 ± 1.7 | 50.0 ± 10.0 |"
+    # Loss (R1 / 2 here): ours 35, sd 5; reference 32.5, sd 0.
+    assert table[2] == (
+        "| 40 | 70.0 ± 10.0 | 65.0 ± 0.0 | 51.0 ± 1.7 | 50.0 ± 10.0 | 35.0 ± 5.0 | 32.5 ± 0.0 |"
+    )
 
 
 def test_the_goal_needs_a_mean_at_least_the_reference_s_and_a_spread_no_wider():
@@ -36,6 +46,8 @@ def test_a_rerun_keeps_the_runs_that_finished_the_same_number_of_epochs(tmp_path
         metrics = {str(epochs): {"R1@0.5": 50.0, "HIT@1": 60.0}}
         figures = {"seconds": 1.0, "epochs": epochs, "metrics": metrics}
         (tmp_path / f"{side}_{seed}" / FIGURES).write_text(json.dumps(figures))
+        history = [{"epoch": epochs, "loss": 33.5}]
+        (tmp_path / f"{side}_{seed}" / "history.json").write_text(json.dumps(history))
 
     finished("ours", 1, 40)
     finished("reference", 1, 30)  # another --epochs: trained again
@@ -43,3 +55,14 @@ def test_a_rerun_keeps_the_runs_that_finished_the_same_number_of_epochs(tmp_path
     kept = load_results(tmp_path, ["ours", "reference"], [1, 2], 40)
     assert list(kept) == [("ours", 1)]
     assert kept["ours", 1]["metrics"] == {40: {"R1@0.5": 50.0, "HIT@1": 60.0}}
+    assert kept["ours", 1]["loss"] == {40: 33.5}
+
+
+def test_the_reference_s_training_loss_is_read_from_its_log_by_epoch(tmp_path):
+    # Two lines in the reference's train.log.txt format ("[Epoch] {epoch_i + 1:03d}").
+    (tmp_path / "hl-video_tef-seed1").mkdir()
+    (tmp_path / "hl-video_tef-seed1" / "train.log.txt").write_text(
+        "2026_12_06_21_39_51 [Epoch] 001 [Loss] loss_span 0.7703 loss_overall 68.3079\n"
+        "2026_12_06_21_40_34 [Epoch] 002 [Loss] loss_span 0.9044 loss_overall 59.1233\n"
+    )
+    assert training_losses("reference", tmp_path) == {1: 68.3079, 2: 59.1233}
