@@ -17,8 +17,10 @@ qvhighlights-b`, the reference with its own `train.py` code path (`start_trainin
 to run on a CPU: .cuda() is a no-op, its loader has no worker processes, two imports the path
 never uses are stubbed). Both are scored on the validation queries every 5 epochs, each by its
 own evaluator (the official one's figures; ours is tested equal to it). Prints, per evaluation
-epoch, the mean and standard deviation over seeds of R1@0.5 and VeryGood HIT@1 of each side,
-and writes every figure to {out}/results.json. Each run takes one thread (OMP_NUM_THREADS=1);
+epoch, the mean and standard deviation over seeds of R1@0.5, VeryGood HIT@1 and the training
+loss of each side, and writes every figure to {out}/results.json. Each reference run's last
+weights are also scored by our import, prediction and evaluator, beside its own figures (equal
+evaluation paths give equal figures). Each run takes one thread (OMP_NUM_THREADS=1);
 --jobs runs that many at once. Runs resume: a side and seed whose {out}/{side}_{seed}/figures.json
 holds the same number of epochs is kept, not trained again (give --out to rerun into a folder).
 """
@@ -190,6 +192,27 @@ def run_reference(reference: Path, data: Path, out: Path, seed: int, epochs: int
     return figures
 
 
+def score_reference_weights(run: Path, data: Path) -> dict[str, float]:
+    """A reference run's last weights scored by our import, prediction and evaluator. Its own
+    evaluator scored the same weights at its last epoch: the figures are equal when the two
+    evaluation paths are, so a gap in the table is one of training."""
+    from model.compat import import_checkpoint
+    from model.eval import evaluate_files
+    from model.predict import predict
+
+    (checkpoint,) = run.glob("*/model_latest.ckpt")
+    submission = predict(
+        import_checkpoint(checkpoint, run / "imported.ckpt"),
+        data / "planted_val.jsonl",
+        [data / VIDEO_FOLDERS[name] for name in VIDEO],
+        [data / TEXT_FOLDERS[name] for name in TEXT],
+        run / "imported_val_preds.jsonl",
+        device="cpu",
+    )
+    metrics = evaluate_files(submission, data / "planted_val.jsonl")["brief"]
+    return {k: metrics[v] for k, v in METRICS.items()}
+
+
 def _run(side: str, reference: Path, data: Path, out: Path, seed: int, epochs: int) -> None:
     """Train one side for one seed; its figures go to {out}/figures.json, written last."""
     import torch
@@ -320,6 +343,9 @@ def main() -> None:
             running.append(process)
         time.sleep(5)
     results = load_results(out, sides, seeds, args.epochs)
+    for (side, seed), result in sorted(results.items()):
+        if side == "reference":
+            result["scored_by_ours"] = score_reference_weights(out / f"{side}_{seed}", data)
     atomic_write_json(
         out / "results.json",
         [{"side": s, "seed": d} | r for (s, d), r in sorted(results.items())],
@@ -330,6 +356,12 @@ def main() -> None:
         print("\n".join(verdict(results, seeds, args.epochs)))
     for (side, seed), result in sorted(results.items()):
         print(f"{side} seed {seed}: {result['seconds'] / 60:.1f} min")
+        if side == "reference":
+            own, ours = result["metrics"][args.epochs], result["scored_by_ours"]
+            print(
+                f"  its epoch-{args.epochs} weights, scored by its evaluation / by ours: "
+                + ", ".join(f"{k} {own[k]} / {ours[k]}" for k in METRICS)
+            )
     print(f"figures: {out / 'results.json'}")
 
 
