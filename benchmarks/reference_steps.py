@@ -14,7 +14,9 @@ with the "torch" sampler):
   one of ours out moved the step-0 loss by 1.6e-3 (Bi-CMF's dropouts) and 4.2e-3 (feature
   refinement's), against 0 to 1e-7 with every site in place.
 
-Prints, per step, each side's total loss and their relative difference. On the same weights
+Prints, per step, each side's total loss and their relative difference; then the parameters
+whose initial values (pooled over --init-seeds constructions of each side) differ in mean or
+spread by more than 5 standard errors. On the same weights
 and batches the step-0 losses must agree to float32 rounding; later steps drift as rounding,
 which AdamW amplifies, accumulates (1e-6 after three steps, in both modes).
 """
@@ -89,10 +91,39 @@ def compare(reference: Path, mode: str, steps: int) -> list[tuple[float, float]]
     return losses
 
 
+def initial_weights_differ(reference: Path, seeds: int) -> list[str]:
+    """Parameters whose initial values, pooled over `seeds` constructions of each side at full
+    size, differ in mean or standard deviation by more than 5 standard errors."""
+    config = load_config("qvhighlights-b")
+    pooled: dict[str, dict[str, list]] = {"ours": {}, "reference": {}}
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        theirs = convert_state_dict(reference_model(reference, config)[0].state_dict())
+        torch.manual_seed(seed)
+        ours = build_model(config, VIDEO_DIM, TEXT_DIM).state_dict()
+        for name, tensor in theirs.items():
+            if tensor.is_floating_point() and tensor.numel() > 1:
+                pooled["reference"].setdefault(name, []).append(tensor.flatten())
+                pooled["ours"].setdefault(name, []).append(ours[name].flatten())
+    differing = []
+    for name in pooled["reference"]:
+        theirs, ours = (torch.cat(pooled[side][name]) for side in ("reference", "ours"))
+        scale, count = max(float(theirs.std()), float(ours.std())), theirs.numel()
+        mean_gap, std_gap = (
+            abs(float(theirs.mean() - ours.mean())),
+            abs(float(theirs.std() - ours.std())),
+        )
+        # Standard errors of a difference of two means and of two standard deviations.
+        if mean_gap > 5 * scale * (2 / count) ** 0.5 or std_gap > 5 * scale / count**0.5:
+            differing.append(name)
+    return differing
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--init-seeds", type=int, default=6)
     args = parser.parse_args()
     if not (args.reference / "video_lights" / "model.py").is_file():
         parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
@@ -103,6 +134,13 @@ def main() -> None:
         for step, (ours, theirs) in enumerate(compare(args.reference, mode, args.steps)):
             difference = abs(ours - theirs) / theirs
             print(f"| {mode} | {step} | {ours:.6f} | {theirs:.6f} | {difference:.1e} |")
+
+    differing = initial_weights_differ(args.reference, args.init_seeds)
+    print(
+        f"initial weights over {args.init_seeds} seeds: {len(differing)} parameters differ in "
+        f"mean or spread by more than 5 standard errors{': ' if differing else ''}"
+        + ", ".join(differing)
+    )
 
 
 if __name__ == "__main__":
