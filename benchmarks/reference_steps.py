@@ -16,9 +16,9 @@ with the "torch" sampler):
 
 Prints, per step, each side's total loss and their relative difference; then the parameters
 whose initial values (pooled over --init-seeds constructions of each side) differ in mean or
-spread by more than 5 standard errors. On the same weights
-and batches the step-0 losses must agree to float32 rounding; later steps drift as rounding,
-which AdamW amplifies, accumulates (1e-6 after three steps, in both modes).
+spread by more than 5 standard errors. On the same weights and batches the step-0 losses must
+agree to float32 rounding; later steps drift as rounding, which AdamW amplifies, accumulates
+(1e-6 after three steps, in both modes).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
-from train import TEXT_DIM, VIDEO_DIM, make_batch, reference_model, train_step
+from train import TEXT_DIM, VIDEO_DIM, make_batch, reference_model, reference_total, train_step
 
 from model.checkpoints import build_model
 from model.compat import convert_state_dict
@@ -57,11 +57,6 @@ def dropout_stand_in(mode: str):
 
 def ours_total(outputs, targets, config):
     return total_loss(outputs, targets, config.loss, epoch=0)[0]
-
-
-def reference_total(outputs, targets, criterion):
-    terms = criterion(outputs, targets, epoch_i=0)
-    return sum(terms[k] * criterion.weight_dict[k] for k in terms if k in criterion.weight_dict)
 
 
 def compare(reference: Path, mode: str, steps: int) -> list[tuple[float, float]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,12 @@ def reference_model(path: Path, config):
     return build_reference(opt)
 
 
+def reference_total(outputs, targets, criterion):
+    """The reference criterion's weighted total, as its train_epoch sums it."""
+    terms = criterion(outputs, targets, epoch_i=0)
+    return sum(terms[k] * criterion.weight_dict[k] for k in terms if k in criterion.weight_dict)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, help="a dpaul06/VideoLights checkout")
@@ -163,11 +170,7 @@ def main() -> None:
         theirs, criterion = reference_model(args.reference, config)
         ours.load_state_dict(convert_state_dict(theirs.state_dict()))
 
-        def their_loss(outputs):
-            losses = criterion(outputs, reference_targets, epoch_i=0)
-            return sum(
-                losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict
-            )
+        their_loss = partial(reference_total, targets=reference_targets, criterion=criterion)
 
         ours.eval(), theirs.eval()  # dropout off: the step-0 losses must agree
         with torch.no_grad():
