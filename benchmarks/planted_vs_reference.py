@@ -18,7 +18,8 @@ to run on a CPU: .cuda() is a no-op, its loader has no worker processes, two imp
 never uses are stubbed). Both are scored on the validation queries every 5 epochs, each by its
 own evaluator (the official one's figures; ours is tested equal to it). Prints, per evaluation
 epoch, the mean and standard deviation over seeds of R1@0.5, VeryGood HIT@1 and the training
-loss of each side, and writes every figure to {out}/results.json. Each reference run's last
+loss of each side, then at the last epoch the issue's goal and an exact permutation test's
+p for each gap in means, and writes every figure to {out}/results.json. Each reference run's last
 weights are also scored by our import, prediction and evaluator, beside its own figures (equal
 evaluation paths give equal figures). Each run takes one thread (OMP_NUM_THREADS=1);
 --jobs runs that many at once. Runs resume: a side and seed whose {out}/{side}_{seed}/figures.json
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import multiprocessing
 import os
@@ -282,9 +284,21 @@ def summarise(results: dict, seeds: list[int]) -> list[str]:
     return lines
 
 
+def permutation_p(ours: list[float], reference: list[float]) -> float:
+    """Two-sided exact permutation test of a difference in means: the share of all ways to
+    split the pooled seeds into groups of these sizes whose means differ at least as much as
+    the observed ones (small p: the two runs' figures are unlikely to share one distribution)."""
+    pooled, size = ours + reference, len(ours)
+    observed = abs(statistics.mean(ours) - statistics.mean(reference))
+    total = sum(pooled)
+    splits = list(itertools.combinations(pooled, size))
+    gaps = (abs(sum(a) / size - (total - sum(a)) / (len(pooled) - size)) for a in splits)
+    return sum(gap >= observed - 1e-9 for gap in gaps) / len(splits)
+
+
 def verdict(results: dict, seeds: list[int], epoch: int) -> list[str]:
     """The issue's goal at `epoch`, per metric: ours at least the reference's mean, with a
-    standard deviation no wider."""
+    standard deviation no wider; and the permutation test's p for the gap in means."""
     lines = []
     for metric in METRICS:
         figures = {
@@ -300,7 +314,8 @@ def verdict(results: dict, seeds: list[int], epoch: int) -> list[str]:
         lines.append(
             f"epoch {epoch} {metric}: ours {mean['ours']:.1f} ± {spread['ours']:.1f}, "
             f"reference {mean['reference']:.1f} ± {spread['reference']:.1f}: "
-            f"goal {'met' if met else 'not met'}"
+            f"goal {'met' if met else 'not met'} "
+            f"(gap in means: p = {permutation_p(figures['ours'], figures['reference']):.2f})"
         )
     return lines
 
