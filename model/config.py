@@ -92,6 +92,10 @@ class ModelConfig:
 class TrainConfig:
     name: str
     evaluation: str = "qvhighlights"  # qvhighlights | moments | tvsum
+    # Reference quirk: predictions with moments (its moment-retrieval and video inference)
+    # carry saliency cast to float16, which ties near-equal clips (HIT@1 takes the first of
+    # them); false writes float32 to 4 decimals. TVSum's saliency is float32 either way.
+    float16_saliency: bool = True
     # The preset's feature folders; training replaces them with the folders it is given.
     video_features: tuple[str, ...] = ("slowfast_features", "clip_features")
     text_features: tuple[str, ...] = ("clip_text_features",)

@@ -47,11 +47,24 @@ from pipeline.store import (
 
 
 @torch.inference_mode()
-def predict_batch(model, batch: Batch, device, clip_length: float, with_moments: bool = True):
+def predict_batch(
+    model,
+    batch: Batch,
+    device,
+    clip_length: float,
+    with_moments: bool = True,
+    float16_saliency: bool = True,
+):
+    """Submission entries of a batch. With moments and `float16_saliency` (the reference's
+    moment inference, and its released prediction files), saliency scores are the exact
+    float16 values of the model's; otherwise float32 rounded to 4 decimals."""
     outputs = model(**batch.inputs(device))
     foreground = outputs["pred_logits"].softmax(-1)[..., 0].float().cpu()
     spans = cxw_to_xx(outputs["pred_spans"].float().cpu())
     saliency = outputs["saliency_scores"].float().cpu()
+    float16 = with_moments and float16_saliency
+    if float16:
+        saliency = saliency.half().float()
     predictions = []
     for i, sample in enumerate(batch.samples):
         clips = len(sample.video)
@@ -65,7 +78,9 @@ def predict_batch(model, batch: Batch, device, clip_length: float, with_moments:
                 [float(seconds[q, 0]), float(seconds[q, 1]), round(float(foreground[i, q]), 4)]
                 for q in order
             ]
-        entry["pred_saliency_scores"] = [round(float(s), 4) for s in saliency[i, :clips]]
+        entry["pred_saliency_scores"] = [
+            float(s) if float16 else round(float(s), 4) for s in saliency[i, :clips]
+        ]
         predictions.append(entry)
     return predictions
 
@@ -82,7 +97,14 @@ def predict_dataset(model, dataset: MomentDataset, device, config: TrainConfig) 
     with_moments = config.evaluation != "tvsum"
     predictions = []
     for batch in tqdm(loader, desc="predict", leave=False):
-        predictions += predict_batch(model, batch, device, dataset.config.clip_length, with_moments)
+        predictions += predict_batch(
+            model,
+            batch,
+            device,
+            dataset.config.clip_length,
+            with_moments,
+            config.float16_saliency,
+        )
     return predictions
 
 
@@ -229,7 +251,11 @@ def predict_video(settings: VideoQuerySettings) -> list[dict]:
             prediction
             for first in range(0, len(samples), size)
             for prediction in predict_batch(
-                model, collate_inputs(samples[first : first + size]), device, inputs.clip_length
+                model,
+                collate_inputs(samples[first : first + size]),
+                device,
+                inputs.clip_length,
+                float16_saliency=config.float16_saliency,
             )
         ]
 
