@@ -9,11 +9,17 @@ import torch
 from torch import nn
 
 from model.network.dropout import Dropout
-from model.network.layers import MLP, PlainAttention, anchor_embedding, inverse_sigmoid
+from model.network.layers import (
+    MLP,
+    PlainAttention,
+    anchor_embedding,
+    clones,
+    inverse_sigmoid,
+)
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float, first: bool):
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float):
         super().__init__()
         self.heads = heads
         self.sa_qcontent_proj = nn.Linear(dim, dim)
@@ -23,8 +29,7 @@ class DecoderLayer(nn.Module):
         self.sa_v_proj = nn.Linear(dim, dim)
         self.self_attn = PlainAttention(dim, heads, dim, dropout)
         self.ca_qcontent_proj = nn.Linear(dim, dim)
-        # Only the first layer adds the anchor position to the content query.
-        self.ca_qpos_proj = nn.Linear(dim, dim) if first else None
+        self.ca_qpos_proj: nn.Linear | None = nn.Linear(dim, dim)  # None after the first layer
         self.ca_kcontent_proj = nn.Linear(dim, dim)
         self.ca_kpos_proj = nn.Linear(dim, dim)
         self.ca_v_proj = nn.Linear(dim, dim)
@@ -73,10 +78,10 @@ class AnchorDecoder(nn.Module):
         super().__init__()
         if dim != 256:
             raise ValueError("the anchor embedding has 2 x 128 dims: hidden_dim must be 256")
-        self.layers = nn.ModuleList(
-            DecoderLayer(dim, heads, ffn_dim, dropout, first=index == 0)
-            for index in range(num_layers)
-        )
+        self.layers = clones(DecoderLayer(dim, heads, ffn_dim, dropout), num_layers)
+        for layer in self.layers[1:]:
+            # Only the first layer adds the anchor position to the content query.
+            layer.ca_qpos_proj = None
         self.norm = nn.LayerNorm(dim)
         self.query_scale = MLP(dim, dim, dim, 2)
         self.ref_point_head = MLP(dim, dim, dim, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -25,6 +26,13 @@ class MLP(nn.Module):
             if index < len(self.layers) - 1:
                 x = F.relu(x)
         return x
+
+
+def clones(layer: nn.Module, count: int) -> nn.ModuleList:
+    """`count` copies of one built layer, as the reference builds its layer stacks: every layer
+    starts with the same biases (the matrices are drawn again per layer by the Xavier
+    initialisation that follows)."""
+    return nn.ModuleList(copy.deepcopy(layer) for _ in range(count))
 
 
 class ProjectionLayer(nn.Module):

@@ -24,7 +24,7 @@ from model.network.bicmf import BiCMFLayer
 from model.network.decoder import AnchorDecoder
 from model.network.dropout import set_sampler
 from model.network.encoder import EncoderLayer
-from model.network.layers import MLP, inverse_sigmoid, projection, sine_positions
+from model.network.layers import MLP, clones, inverse_sigmoid, projection, sine_positions
 from model.network.refinement import FeatureRefinement
 from model.spans import cxw_to_xx
 
@@ -54,7 +54,7 @@ class VideoLights(nn.Module):
         )
         self.global_rep_token = nn.Parameter(torch.randn(d))
         self.global_rep_pos = nn.Parameter(torch.randn(d))
-        self.bicmf = nn.ModuleList(
+        self.bicmf = clones(
             BiCMFLayer(
                 d,
                 config.heads,
@@ -62,12 +62,11 @@ class VideoLights(nn.Module):
                 config.dropout,
                 config.bicmf_ffn_residual,
                 config.bicmf_sample_masks,
-            )
-            for _ in range(config.bicmf_layers)
+            ),
+            config.bicmf_layers,
         )
-        self.encoder = nn.ModuleList(
-            EncoderLayer(d, config.heads, config.ffn_dim, config.dropout)
-            for _ in range(config.encoder_layers)
+        self.encoder = clones(
+            EncoderLayer(d, config.heads, config.ffn_dim, config.dropout), config.encoder_layers
         )
         self.decoder = AnchorDecoder(
             d, config.heads, config.ffn_dim, config.dropout, config.decoder_layers

@@ -24,6 +24,7 @@ from tests.data.reference.make_training_fixture import (
     VIDEO_TYPES,
     default_dtype,
     dropped_elements,
+    equal_parameters,
     fingerprint,
     recording_dropout,
     write_tiny_set,
@@ -172,6 +173,18 @@ def test_initial_weights_follow_the_reference_s_distributions(recorded):
         assert abs(float(weights.mean()) - mean) <= 6 * std / count**0.5 + 1e-12, name
         compared += 1
     assert compared > 100
+
+
+def test_initial_weights_start_equal_where_the_reference_s_do(recorded):
+    """Each stack's layers are copies of one built layer in the reference, so their biases
+    start equal (recorded with two layers in each stack); ours starts equal at the same pairs
+    and nowhere else."""
+    model = replace(CONFIG.model, bicmf_layers=2, encoder_layers=2)
+    torch.manual_seed(0)
+    ours = set(equal_parameters(build_model(replace(CONFIG, model=model), 12, 8)))
+    expected = {(rename(a), rename(b)) for a, b in recorded["ties"]}
+    assert {"bicmf", "encoder", "decoder"} == {a.split(".")[0] for a, _ in expected}
+    assert ours == expected
 
 
 def test_window_labels_follow_the_clip_grid_with_the_switch(tiny_set):

@@ -21,6 +21,8 @@ writes the same files again. On them the reference code records:
   qids, targets, weighted loss terms and learning rate, and fingerprints of the final weights
   (`fingerprint`); plus the statistics of the reference's own initial weights. (The reference
   builds its feature refinement with dropout 0.1 whatever `--dropout` says: set to 0 here.)
+- `ties`: the pairs of parameters its initialisation starts equal (the layers of a stack are
+  copies of one built layer: their biases start equal), two layers in each stack.
 
 Two reference imports the training path never uses (torchtext, fvcore) are stubbed, and its
 decoder's .cuda() is a no-op, for this run only.
@@ -276,6 +278,27 @@ def record_dropout_sites(root: Path) -> dict[float, int]:
     return dropped_elements(calls)
 
 
+def equal_parameters(model) -> list[tuple[str, str]]:
+    """Pairs of distinct, non-constant parameters whose initial values are equal."""
+    drawn = [(n, p.detach()) for n, p in model.named_parameters() if p.numel() > 1 and p.std() > 0]
+    return [
+        (a, b)
+        for i, (a, x) in enumerate(drawn)
+        for b, y in drawn[i + 1 :]
+        if x.shape == y.shape and torch.equal(x, y)
+    ]
+
+
+def record_ties() -> list[tuple[str, str]]:
+    """The parameters that the reference's own initialisation starts equal, with two layers in
+    each of its stacks (Bi-CMF, encoder, decoder)."""
+    from video_lights.inference import setup_model
+
+    torch.manual_seed(0)
+    model = setup_model(training_options(bicmf_layers=2, enc_layers=2))[0]
+    return equal_parameters(model)
+
+
 def record_training(root: Path) -> dict:
     from torch.utils.data import DataLoader
     from video_lights import train as reference_train
@@ -360,6 +383,7 @@ def main() -> None:
             "dropout": record_dropout_sites(root),
         }
         recorded["training"] = record_training(root)
+        recorded["ties"] = record_ties()
     torch.save(recorded, HERE / "reference_training.pt")
 
 
