@@ -15,6 +15,7 @@ import logging
 import math
 import random
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -286,11 +287,11 @@ def train(settings: TrainSettings) -> TrainResult:
     }
     board = SummaryWriter(out / "tensorboard")
     for epoch in range(state["epoch"], config.optim.epochs):
-        losses = _train_epoch(
+        loss, terms = _train_epoch(
             model, loader, optimizer, config, device, epoch, settings.uses_autocast(device)
         )
         scheduler.step()
-        record = {"epoch": epoch + 1, "loss": losses}
+        record = {"epoch": epoch + 1, "loss": loss, "loss_terms": terms}
         if val_set is not None and (
             (epoch + 1) % config.optim.eval_every == 0 or epoch + 1 == config.optim.epochs
         ):
@@ -335,17 +336,22 @@ def train(settings: TrainSettings) -> TrainResult:
 
 def _train_epoch(
     model, loader, optimizer, config: TrainConfig, device, epoch: int, mixed: bool
-) -> float:
+) -> tuple[float, dict[str, float]]:
+    """The mean over the epoch's steps of the total loss and of each weighted term (as the
+    reference's train log gives them)."""
     model.train()
-    total, batches = 0.0, 0
+    total, sums, batches = 0.0, defaultdict(float), 0
     for batch in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False):
         try:
-            loss, _ = train_step(model, batch, optimizer, config, device, epoch, mixed)
+            loss, terms = train_step(model, batch, optimizer, config, device, epoch, mixed)
         except FloatingPointError as error:
             raise TrainingDivergedError(epoch, batches, batch, str(error)) from None
         total += loss
+        for name, value in terms.items():
+            sums[name] += value
         batches += 1
-    return total / max(batches, 1)
+    batches = max(batches, 1)
+    return total / batches, {name: value / batches for name, value in sums.items()}
 
 
 def train_step(
@@ -371,6 +377,8 @@ def train_step(
 
 def _log_board(board, record: dict) -> None:
     board.add_scalar("train/loss", record["loss"], record["epoch"])
+    for name, value in record["loss_terms"].items():
+        board.add_scalar(f"train/{name}", value, record["epoch"])
     for name, value in record.get("metrics", {}).items():
         if not math.isnan(value):
             board.add_scalar(f"val/{name}", value, record["epoch"])

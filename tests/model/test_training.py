@@ -48,6 +48,18 @@ def test_training_learns_the_planted_moments_and_highlights(trained):
     assert history[-1]["loss"] < history[0]["loss"]
 
 
+def test_history_gives_each_weighted_loss_term_per_epoch(trained):
+    """Per epoch, the mean of each weighted term over the steps, named as in the reference's
+    train log; they add up to the epoch's mean total loss."""
+    history = json.loads((trained.out / "history.json").read_text())
+    for record in history:
+        terms = record["loss_terms"]
+        assert {"loss_saliency", "loss_span", "loss_giou", "loss_label", "loss_span_0"} <= set(
+            terms
+        )
+        assert sum(terms.values()) == pytest.approx(record["loss"], rel=1e-5)
+
+
 def test_predictions_use_the_official_format(trained, planted, tmp_path):
     path = predict(
         trained.best_checkpoint,
