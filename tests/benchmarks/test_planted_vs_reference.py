@@ -2,6 +2,7 @@
 
 import json
 
+from benchmarks import planted_vs_reference
 from benchmarks.planted_vs_reference import (
     FIGURES,
     load_results,
@@ -77,6 +78,23 @@ def test_the_permutation_test_counts_the_splits_at_least_as_far_apart():
     assert permutation_p([5, 5], [5, 5]) == 1.0
     # Three against three, fully separated: only the observed split and its mirror, of 20.
     assert permutation_p([1, 2, 3], [10, 11, 12]) == 2 / 20
+
+
+def test_beyond_the_exact_limit_random_splits_estimate_the_same_p(monkeypatch):
+    # {60, 70, 80} against three 65s: 14 of the 20 splits are at least 5 apart (counted in
+    # the verdict test below), p = 0.70; sampled, within 5 standard errors (0.0015 each).
+    monkeypatch.setattr(planted_vs_reference, "EXACT_SPLITS", 0)
+    assert abs(permutation_p([60, 70, 80], [65, 65, 65]) - 0.70) < 0.0075
+
+
+def test_thirty_seeds_a_side_get_a_sampled_p_that_is_never_zero():
+    resamples = planted_vs_reference.RESAMPLES
+    # Fully separated: only the observed split and its mirror (2 of 1.2e17) are as far apart,
+    # so no random split is, and the observed one counted in gives 1 / (resamples + 1).
+    separated = permutation_p(list(range(30)), list(range(100, 130)))
+    assert separated == 1 / (resamples + 1)
+    # All values equal: every split is as far apart as the observed one.
+    assert permutation_p([5.0] * 30, [5.0] * 30) == 1.0
 
 
 def test_the_verdict_gives_the_permutation_p_of_each_gap():
