@@ -1,6 +1,7 @@
 """Training steps of ours and the reference at full size, on the same weights and batches.
 
     python benchmarks/reference_steps.py --reference PATH/TO/dpaul06-VideoLights [--steps 5]
+        [--dropout-streams 8]
 
 VideoLights-B with QVHighlights shapes (benchmarks/train.py's batches, one per step), the
 reference's own initial weights converted to ours, float32, each side's own optimiser (ours
@@ -19,17 +20,24 @@ whose initial values (pooled over --init-seeds constructions of each side) diffe
 spread by more than 5 standard errors. On the same weights and batches the step-0 losses must
 agree to float32 rounding; later steps drift as rounding, which AdamW amplifies, accumulates
 (1e-6 after three steps, in both modes).
+
+--dropout-streams N then trains each side N times from those weights on 12 batches cycled,
+with live dropout (ours' default NumPy masks, the reference's torch ones), N random streams
+each, and prints each weighted loss term's mean over the last 12 steps per side, with a
+permutation test's p: the stand-ins show where dropout acts, this that its masks act alike on
+training.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-from functools import partial
+import statistics
 from pathlib import Path
 
 import torch
-from train import TEXT_DIM, VIDEO_DIM, make_batch, reference_model, reference_total, train_step
+from planted_vs_reference import permutation_p
+from train import TEXT_DIM, VIDEO_DIM, make_batch, reference_model, reference_terms
 
 from model.checkpoints import build_model
 from model.compat import convert_state_dict
@@ -55,35 +63,89 @@ def dropout_stand_in(mode: str):
         del torch._VF.dropout
 
 
-def ours_total(outputs, targets, config):
-    return total_loss(outputs, targets, config.loss, epoch=0)[0]
+BATCHES = 12  # distinct batches, cycled: one "epoch" of the live-dropout runs
+
+
+def build_side(reference: Path, side: str, sampler: str, config, initial: dict):
+    """A fresh model of `side` ("ours" or "reference") on the reference's `initial` weights, in
+    training mode, with that side's own optimiser, and its loss: (outputs, batch, epoch) ->
+    (total, {weighted term: float})."""
+    if side == "ours":
+        model = build_model(config, VIDEO_DIM, TEXT_DIM)
+        model.load_state_dict(convert_state_dict(initial))
+        set_sampler(model, sampler)
+
+        def loss(outputs, batch, epoch):
+            return total_loss(outputs, batch[1], config.loss, epoch)
+
+        optimizer = make_optimizer(model, config.optim)
+    else:
+        model, criterion = reference_model(reference, config)
+        model.load_state_dict(initial)
+
+        def loss(outputs, batch, epoch):
+            terms = reference_terms(outputs, batch[2], criterion, epoch)
+            return sum(terms.values()), {k: float(v.detach()) for k, v in terms.items()}
+
+        # The reference's own optimiser: plain AdamW over every parameter.
+        lr, decay = config.optim.lr, config.optim.weight_decay
+        optimizer = torch.optim.AdamW(model.parameters(), lr, weight_decay=decay)
+    return model.train(), optimizer, loss
+
+
+def step(side, batch, epoch: int, grad_clip: float) -> tuple[float, dict]:
+    """One training step of a `build_side` triple: (total loss, weighted terms)."""
+    model, optimizer, loss = side
+    total, terms = loss(model(**batch[0]), batch, epoch)
+    optimizer.zero_grad()
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return float(total.detach()), terms
+
+
+def initial_reference_weights(reference: Path, config) -> dict:
+    torch.manual_seed(0)
+    return reference_model(reference, config)[0].state_dict()
 
 
 def compare(reference: Path, mode: str, steps: int) -> list[tuple[float, float]]:
-    """(ours, reference) total loss of each step."""
-    torch.manual_seed(0)
+    """(ours, reference) total loss of each step, dropout replaced by STAND_INS[mode]."""
     config = load_config("qvhighlights-b")
-    theirs, criterion = reference_model(reference, config)
-    ours = build_model(config, VIDEO_DIM, TEXT_DIM)
-    ours.load_state_dict(convert_state_dict(theirs.state_dict()))
-    set_sampler(ours, "torch")  # through torch's kernel, where the stand-in sits
-    optim = config.optim
-    our_optimizer = make_optimizer(ours, optim)
-    their_optimizer = torch.optim.AdamW(
-        theirs.parameters(), optim.lr, weight_decay=optim.weight_decay
-    )
-    ours.train(), theirs.train()
+    initial = initial_reference_weights(reference, config)
+    # Ours through torch's kernel, where the stand-in sits.
+    sides = [build_side(reference, s, "torch", config, initial) for s in ("ours", "reference")]
     losses = []
     with dropout_stand_in(mode):
-        for step in range(steps):
-            inputs, targets, reference_targets = make_batch(seed=step)
-
-            our_loss = partial(ours_total, targets=targets, config=config)
-            their_loss = partial(reference_total, targets=reference_targets, criterion=criterion)
-            our_value = train_step(ours, our_loss, inputs, our_optimizer)()
-            their_value = train_step(theirs, their_loss, inputs, their_optimizer)()
-            losses.append((our_value, their_value))
+        for index in range(steps):
+            batch = make_batch(seed=index)
+            ours, theirs = (step(side, batch, 0, config.optim.grad_clip)[0] for side in sides)
+            losses.append((ours, theirs))
     return losses
+
+
+def live_dropout_terms(reference: Path, streams: int, steps: int) -> dict[str, list[dict]]:
+    """Both sides from the reference's initial weights, on the same BATCHES batches cycled
+    (the epoch, which the hard saliency terms' weight follows, advancing every BATCHES steps),
+    with live dropout, each from its own random stream (ours: the default NumPy masks), once
+    per torch seed 1..`streams`. Per side, per stream: each weighted loss term's mean over the
+    last BATCHES steps. The only randomness is the dropout, so equal dropout gives each term
+    one distribution on both sides."""
+    config = load_config("qvhighlights-b")
+    initial = initial_reference_weights(reference, config)
+    batches = [make_batch(seed=index) for index in range(BATCHES)]
+    means: dict[str, list[dict]] = {"ours": [], "reference": []}
+    for name, runs in means.items():
+        for stream in range(1, streams + 1):
+            side = build_side(reference, name, "numpy", config, initial)
+            torch.manual_seed(stream)
+            logged = [
+                step(side, batches[i % BATCHES], i // BATCHES, config.optim.grad_clip)[1]
+                for i in range(steps)
+            ]
+            last = logged[-BATCHES:]
+            runs.append({k: statistics.mean(terms[k] for terms in last) for k in last[0]})
+    return means
 
 
 def initial_weights_differ(reference: Path, seeds: int) -> list[str]:
@@ -119,6 +181,10 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--init-seeds", type=int, default=6)
+    parser.add_argument(
+        "--dropout-streams", type=int, default=0, help="live-dropout runs a side (0: none)"
+    )
+    parser.add_argument("--dropout-steps", type=int, default=2 * BATCHES)
     args = parser.parse_args()
     if not (args.reference / "video_lights" / "model.py").is_file():
         parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
@@ -136,6 +202,22 @@ def main() -> None:
         f"mean or spread by more than 5 standard errors{': ' if differing else ''}"
         + ", ".join(differing)
     )
+    if args.dropout_streams:
+        print_live_dropout(args.reference, args.dropout_streams, args.dropout_steps)
+
+
+def print_live_dropout(reference: Path, streams: int, steps: int) -> None:
+    means = live_dropout_terms(reference, streams, steps)
+    print(
+        f"live dropout, {streams} streams a side, {steps} steps: each weighted term's mean over "
+        f"the last {BATCHES} steps, mean ± standard deviation over streams, permutation p"
+    )
+    print("| term | ours | reference | p |")
+    print("|---|---|---|---|")
+    for term in means["reference"][0]:
+        ours, theirs = ([run[term] for run in means[side]] for side in ("ours", "reference"))
+        cells = [f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}" for v in (ours, theirs)]
+        print(f"| {term} | {' | '.join(cells)} | {permutation_p(ours, theirs):.2f} |")
 
 
 if __name__ == "__main__":

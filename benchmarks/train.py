@@ -145,10 +145,16 @@ def reference_model(path: Path, config):
     return build_reference(opt)
 
 
+def reference_terms(outputs, targets, criterion, epoch: int = 0) -> dict:
+    """The reference criterion's weighted terms, as its train_epoch weighs and logs them."""
+    terms = criterion(outputs, targets, epoch_i=epoch)
+    weights = criterion.weight_dict
+    return {k: terms[k] * weights[k] for k in terms if k in weights}
+
+
 def reference_total(outputs, targets, criterion):
     """The reference criterion's weighted total, as its train_epoch sums it."""
-    terms = criterion(outputs, targets, epoch_i=0)
-    return sum(terms[k] * criterion.weight_dict[k] for k in terms if k in criterion.weight_dict)
+    return sum(reference_terms(outputs, targets, criterion).values())
 
 
 def main() -> None:
