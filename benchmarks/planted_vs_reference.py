@@ -311,6 +311,15 @@ def permutation_p(ours: list[float], reference: list[float]) -> float:
     return (int((gaps >= observed - 1e-9).sum()) + 1) / (RESAMPLES + 1)
 
 
+def spread_p(ours: list[float], reference: list[float]) -> float:
+    """Permutation test of a difference in spread: of the absolute deviations from each
+    group's median (Brown and Forsythe's statistic)."""
+    ours_median, reference_median = statistics.median(ours), statistics.median(reference)
+    return permutation_p(
+        [abs(x - ours_median) for x in ours], [abs(x - reference_median) for x in reference]
+    )
+
+
 def verdict(results: dict, seeds: list[int], epoch: int) -> list[str]:
     """The issue's goal at `epoch`, per metric: ours at least the reference's mean, with a
     standard deviation no wider; and the permutation test's p for the gap in means."""

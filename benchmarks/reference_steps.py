@@ -1,7 +1,7 @@
 """Training steps of ours and the reference at full size, on the same weights and batches.
 
     python benchmarks/reference_steps.py --reference PATH/TO/dpaul06-VideoLights [--steps 5]
-        [--dropout-streams 8]
+        [--init-losses 30] [--dropout-streams 8]
 
 VideoLights-B with QVHighlights shapes (benchmarks/train.py's batches, one per step), the
 reference's own initial weights converted to ours, float32, each side's own optimiser (ours
@@ -21,11 +21,15 @@ spread by more than 5 standard errors. On the same weights and batches the step-
 agree to float32 rounding; later steps drift as rounding, which AdamW amplifies, accumulates
 (1e-6 after three steps, in both modes).
 
---dropout-streams N then trains each side N times from those weights on 12 batches cycled,
-with live dropout (ours' default NumPy masks, the reference's torch ones), N random streams
-each, and prints each weighted loss term's mean over the last 12 steps per side, with a
-permutation test's p: the stand-ins show where dropout acts, this that its masks act alike on
-training.
+--init-losses N builds each side N times with its own initialisation (torch seeds 100..) and
+prints each weighted loss term on one batch, dropout off: per side the mean and spread over
+initialisations, and permutation tests' p for the gaps in mean and in spread. This compares
+the initial predictions' distributions, where the parameter test above sees each tensor alone.
+
+--dropout-streams N trains each side N times from the reference's seed-0 weights on 12
+batches cycled, with live dropout (ours' default NumPy masks, the reference's torch ones), N
+random streams each, and prints the same table of each term's mean over the last 12 steps:
+the stand-ins show where dropout acts, this that its masks act alike on training.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import statistics
 from pathlib import Path
 
 import torch
-from planted_vs_reference import permutation_p
+from planted_vs_reference import permutation_p, spread_p
 from train import TEXT_DIM, VIDEO_DIM, make_batch, reference_model, reference_terms
 
 from model.checkpoints import build_model
@@ -66,13 +70,14 @@ def dropout_stand_in(mode: str):
 BATCHES = 12  # distinct batches, cycled: one "epoch" of the live-dropout runs
 
 
-def build_side(reference: Path, side: str, sampler: str, config, initial: dict):
-    """A fresh model of `side` ("ours" or "reference") on the reference's `initial` weights, in
-    training mode, with that side's own optimiser, and its loss: (outputs, batch, epoch) ->
-    (total, {weighted term: float})."""
+def build_side(reference: Path, side: str, sampler: str, config, initial: dict | None):
+    """A fresh model of `side` ("ours" or "reference") on the reference's `initial` weights
+    (None: its own initialisation), in training mode, with that side's own optimiser, and its
+    loss: (outputs, batch, epoch) -> (total, {weighted term: float})."""
     if side == "ours":
         model = build_model(config, VIDEO_DIM, TEXT_DIM)
-        model.load_state_dict(convert_state_dict(initial))
+        if initial is not None:
+            model.load_state_dict(convert_state_dict(initial))
         set_sampler(model, sampler)
 
         def loss(outputs, batch, epoch):
@@ -81,7 +86,8 @@ def build_side(reference: Path, side: str, sampler: str, config, initial: dict):
         optimizer = make_optimizer(model, config.optim)
     else:
         model, criterion = reference_model(reference, config)
-        model.load_state_dict(initial)
+        if initial is not None:
+            model.load_state_dict(initial)
 
         def loss(outputs, batch, epoch):
             terms = reference_terms(outputs, batch[2], criterion, epoch)
@@ -148,6 +154,22 @@ def live_dropout_terms(reference: Path, streams: int, steps: int) -> dict[str, l
     return means
 
 
+def initial_terms(reference: Path, seeds: int) -> dict[str, list[dict]]:
+    """Per side, per torch seed 100..: its own initialisation's weighted loss terms on one
+    batch, dropout off. Initial predictions (spans, classes, saliency) of one distribution on
+    both sides give each term one distribution."""
+    config = load_config("qvhighlights-b")
+    batch = make_batch(seed=0)
+    terms: dict[str, list[dict]] = {"ours": [], "reference": []}
+    with dropout_stand_in("off"), torch.no_grad():
+        for name, runs in terms.items():
+            for seed in range(100, 100 + seeds):
+                torch.manual_seed(seed)
+                model, _, loss = build_side(reference, name, "torch", config, None)
+                runs.append(loss(model(**batch[0]), batch, 0)[1])
+    return terms
+
+
 def initial_weights_differ(reference: Path, seeds: int) -> list[str]:
     """Parameters whose initial values, pooled over `seeds` constructions of each side at full
     size, differ in mean or standard deviation by more than 5 standard errors."""
@@ -185,6 +207,9 @@ def main() -> None:
         "--dropout-streams", type=int, default=0, help="live-dropout runs a side (0: none)"
     )
     parser.add_argument("--dropout-steps", type=int, default=2 * BATCHES)
+    parser.add_argument(
+        "--init-losses", type=int, default=0, help="initialisations a side (0: none)"
+    )
     args = parser.parse_args()
     if not (args.reference / "video_lights" / "model.py").is_file():
         parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
@@ -202,22 +227,31 @@ def main() -> None:
         f"mean or spread by more than 5 standard errors{': ' if differing else ''}"
         + ", ".join(differing)
     )
+    if args.init_losses:
+        print(
+            f"initial losses, {args.init_losses} initialisations a side, dropout off: each "
+            "weighted term, mean ± standard deviation over initialisations, permutation p"
+        )
+        print_terms(initial_terms(args.reference, args.init_losses))
     if args.dropout_streams:
-        print_live_dropout(args.reference, args.dropout_streams, args.dropout_steps)
+        print(
+            f"live dropout, {args.dropout_streams} streams a side, {args.dropout_steps} steps: "
+            f"each weighted term's mean over the last {BATCHES} steps, mean ± standard deviation "
+            "over streams, permutation p"
+        )
+        print_terms(live_dropout_terms(args.reference, args.dropout_streams, args.dropout_steps))
 
 
-def print_live_dropout(reference: Path, streams: int, steps: int) -> None:
-    means = live_dropout_terms(reference, streams, steps)
-    print(
-        f"live dropout, {streams} streams a side, {steps} steps: each weighted term's mean over "
-        f"the last {BATCHES} steps, mean ± standard deviation over streams, permutation p"
-    )
-    print("| term | ours | reference | p |")
-    print("|---|---|---|---|")
-    for term in means["reference"][0]:
-        ours, theirs = ([run[term] for run in means[side]] for side in ("ours", "reference"))
+def print_terms(values: dict[str, list[dict]]) -> None:
+    """Per term: mean ± standard deviation of each side, and the p of the gaps in mean and in
+    spread."""
+    print("| term | ours | reference | p (mean) | p (spread) |")
+    print("|---|---|---|---|---|")
+    for term in values["reference"][0]:
+        ours, theirs = ([run[term] for run in values[side]] for side in ("ours", "reference"))
         cells = [f"{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}" for v in (ours, theirs)]
-        print(f"| {term} | {' | '.join(cells)} | {permutation_p(ours, theirs):.2f} |")
+        tests = f"{permutation_p(ours, theirs):.2f} | {spread_p(ours, theirs):.2f}"
+        print(f"| {term} | {' | '.join(cells)} | {tests} |")
 
 
 if __name__ == "__main__":

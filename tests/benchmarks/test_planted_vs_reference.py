@@ -7,6 +7,7 @@ from benchmarks.planted_vs_reference import (
     FIGURES,
     load_results,
     permutation_p,
+    spread_p,
     summarise,
     training_losses,
     verdict,
@@ -95,6 +96,14 @@ def test_thirty_seeds_a_side_get_a_sampled_p_that_is_never_zero():
     assert separated == 1 / (resamples + 1)
     # All values equal: every split is as far apart as the observed one.
     assert permutation_p([5.0] * 30, [5.0] * 30) == 1.0
+
+
+def test_the_spread_test_permutes_the_deviations_from_each_median():
+    # {0, 10} (median 5) against {5, 5}: deviations {5, 5} against {0, 0}; of the six ways to
+    # split {5, 5, 0, 0} in two pairs, the two unmixed ones are 5 apart, the four mixed ones 0.
+    assert spread_p([0, 10], [5, 5]) == 2 / 6
+    # Shifted but equally spread: deviations {1, 1} on both sides, every split as far apart.
+    assert spread_p([0, 2], [100, 102]) == 1.0
 
 
 def test_the_verdict_gives_the_permutation_p_of_each_gap():
