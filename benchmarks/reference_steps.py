@@ -21,10 +21,11 @@ spread by more than 5 standard errors. On the same weights and batches the step-
 agree to float32 rounding; later steps drift as rounding, which AdamW amplifies, accumulates
 (1e-6 after three steps, in both modes).
 
---init-losses N builds each side N times with its own initialisation (torch seeds 100..) and
-prints each weighted loss term on one batch, dropout off: per side the mean and spread over
-initialisations, and permutation tests' p for the gaps in mean and in spread. This compares
-the initial predictions' distributions, where the parameter test above sees each tensor alone.
+--init-losses N builds each side N times with its own initialisation (torch seeds 100.., or
+--init-first-seed on) and prints each weighted loss term on one batch, dropout off: per side
+the mean and spread over initialisations, and permutation tests' p for the gaps in mean and
+in spread. This compares the initial predictions' distributions, where the parameter test
+above sees each tensor alone.
 
 --dropout-streams N trains each side N times from the reference's seed-0 weights on 12
 batches cycled, with live dropout (ours' default NumPy masks, the reference's torch ones), N
@@ -154,16 +155,16 @@ def live_dropout_terms(reference: Path, streams: int, steps: int) -> dict[str, l
     return means
 
 
-def initial_terms(reference: Path, seeds: int) -> dict[str, list[dict]]:
-    """Per side, per torch seed 100..: its own initialisation's weighted loss terms on one
-    batch, dropout off. Initial predictions (spans, classes, saliency) of one distribution on
-    both sides give each term one distribution."""
+def initial_terms(reference: Path, seeds: int, first: int = 100) -> dict[str, list[dict]]:
+    """Per side, per torch seed first, first + 1, ...: its own initialisation's weighted loss
+    terms on one batch, dropout off. Initial predictions (spans, classes, saliency) of one
+    distribution on both sides give each term one distribution."""
     config = load_config("qvhighlights-b")
     batch = make_batch(seed=0)
     terms: dict[str, list[dict]] = {"ours": [], "reference": []}
     with dropout_stand_in("off"), torch.no_grad():
         for name, runs in terms.items():
-            for seed in range(100, 100 + seeds):
+            for seed in range(first, first + seeds):
                 torch.manual_seed(seed)
                 model, _, loss = build_side(reference, name, "torch", config, None)
                 runs.append(loss(model(**batch[0]), batch, 0)[1])
@@ -210,6 +211,7 @@ def main() -> None:
     parser.add_argument(
         "--init-losses", type=int, default=0, help="initialisations a side (0: none)"
     )
+    parser.add_argument("--init-first-seed", type=int, default=100)
     args = parser.parse_args()
     if not (args.reference / "video_lights" / "model.py").is_file():
         parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
@@ -232,7 +234,7 @@ def main() -> None:
             f"initial losses, {args.init_losses} initialisations a side, dropout off: each "
             "weighted term, mean ± standard deviation over initialisations, permutation p"
         )
-        print_terms(initial_terms(args.reference, args.init_losses))
+        print_terms(initial_terms(args.reference, args.init_losses, args.init_first_seed))
     if args.dropout_streams:
         print(
             f"live dropout, {args.dropout_streams} streams a side, {args.dropout_steps} steps: "
