@@ -179,6 +179,13 @@ def make_loader(dataset: MomentDataset, optim: OptimConfig, order: torch.Generat
     )
 
 
+def make_order_generator() -> torch.Generator:
+    """The epochs' order generator, seeded from torch's global stream once the weights are drawn,
+    as the reference's loader seeds each epoch's order. Seeded with the run's seed itself it would
+    replay the numbers that drew the first layer's weights: the order, a function of them."""
+    return torch.Generator().manual_seed(int(torch.randint(2**63 - 1, ())))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -261,7 +268,7 @@ def train(settings: TrainSettings) -> TrainResult:
     model = build_model(config, video_dim, text_dim).to(device)
     optimizer = make_optimizer(model, config.optim)
     scheduler = make_scheduler(optimizer, config.optim)
-    order = torch.Generator().manual_seed(config.optim.seed)
+    order = make_order_generator()
     state = {"epoch": 0, "best_score": -math.inf, "best_metrics": {}, "history": []}
 
     trained_on = TrainedInputs.of_training(config, *dataset.feature_widths())

@@ -13,7 +13,13 @@ from model.checkpoints import build_model
 from model.compat import convert_state_dict, rename
 from model.config import QVHIGHLIGHTS, DataConfig, ModelConfig, OptimConfig
 from model.data import Batch, MomentDataset, make_collate
-from model.train import make_loader, make_optimizer, make_scheduler, train_step
+from model.train import (
+    make_loader,
+    make_optimizer,
+    make_order_generator,
+    make_scheduler,
+    train_step,
+)
 from tests.data.reference.make_fixture import seeded_state_dict
 from tests.data.reference.make_training_fixture import (
     BATCH,
@@ -97,6 +103,18 @@ def test_epochs_are_fresh_permutations_in_the_reference_s_batches(recorded, tiny
     epochs = [sum(ours[:per_epoch], []), sum(ours[per_epoch:], [])]
     assert all(sorted(epoch) == list(range(len(dataset))) for epoch in epochs)
     assert epochs[0] != epochs[1]
+
+
+def test_the_epoch_order_does_not_restart_the_stream_that_drew_the_weights():
+    """The reference seeds each epoch's order from torch's global stream after the weights are
+    drawn. A generator seeded with the run's seed (as the global one is) would start where the
+    weights started, and each epoch's permutation would be made of the first layer's numbers."""
+    torch.manual_seed(7)
+    where_the_weights_start = torch.get_rng_state()
+    assert torch.equal(torch.Generator().manual_seed(7).get_state(), where_the_weights_start)
+    build_model(CONFIG, 8, 8)
+    order = make_order_generator()
+    assert not torch.equal(order.get_state(), where_the_weights_start)
 
 
 def as_float64(batch: Batch) -> Batch:
