@@ -168,8 +168,8 @@ def make_scheduler(optimizer, optim: OptimConfig) -> torch.optim.lr_scheduler.St
 
 def make_loader(dataset: MomentDataset, optim: OptimConfig, order: torch.Generator):
     """A fresh uniform permutation of the samples every epoch, in batches (the last one short),
-    as the reference's loader; drawn from `order`, so that the order does not depend on how many
-    random numbers the model draws."""
+    as the reference's loader; drawn from `order` (`make_order_generator`), so that the order does
+    not depend on how many random numbers the dropout draws."""
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=optim.batch_size,
