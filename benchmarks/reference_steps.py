@@ -211,7 +211,9 @@ def main() -> None:
     parser.add_argument(
         "--init-losses", type=int, default=0, help="initialisations a side (0: none)"
     )
-    parser.add_argument("--init-first-seed", type=int, default=100)
+    parser.add_argument(
+        "--init-first-seed", type=int, default=100, help="torch seed of the first initialisation"
+    )
     args = parser.parse_args()
     if not (args.reference / "video_lights" / "model.py").is_file():
         parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
