@@ -93,6 +93,21 @@ def test_resume_continues_to_the_same_weights(planted, small_config, tmp_path):
         assert torch.equal(a[name], b[name]), name
 
 
+def test_train_draws_the_epoch_order_after_the_weights(planted, small_config, tmp_path):
+    """Two models of different sizes take different amounts of the seed's random numbers, so
+    an order drawn after the weights differs between them; an order generator seeded with the
+    run's seed itself would give both the same epochs (the fault fix (7) removed)."""
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(small_config.read_text().replace("ffn_dim: 256", "ffn_dim: 512"))
+    orders = [
+        load_checkpoint(
+            train(settings(planted, tmp_path / config.stem, config, epochs=1)).last_checkpoint
+        )["order_rng"]
+        for config in (small_config, wider)
+    ]
+    assert not torch.equal(*orders)
+
+
 def test_init_from_starts_from_the_given_weights(planted, small_config, tmp_path):
     """With a learning rate of 0 the finetune's weights stay its initial ones: they must be the
     pretrained checkpoint's, every tensor (the two runs have the same heads)."""
