@@ -18,8 +18,9 @@ to run on a CPU: .cuda() is a no-op, its loader has no worker processes, two imp
 never uses are stubbed). Both are scored on the validation queries every 5 epochs, each by its
 own evaluator (the official one's figures; ours is tested equal to it). Prints, per evaluation
 epoch, the mean and standard deviation over seeds of R1@0.5, VeryGood HIT@1 and the training
-loss of each side, then at the last epoch the issue's goal and a permutation test's p for
-each gap in means (exact up to 9 seeds a side, sampled beyond), and writes every figure to
+loss of each side, then at the last epoch, over every seed each side finished, the issue's
+goal, each gap in means with its 95% interval (Welch's t) and a permutation test's p (exact up
+to 9 seeds a side, sampled beyond), and writes every figure to
 {out}/results.json. Each reference run's last weights are also scored by our import,
 prediction and evaluator, beside its own figures (equal evaluation paths give equal figures).
 Each run takes one thread (OMP_NUM_THREADS=1); --jobs runs that many at once. Runs resume: a
@@ -44,6 +45,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -320,26 +322,34 @@ def spread_p(ours: list[float], reference: list[float]) -> float:
     )
 
 
-def verdict(results: dict, seeds: list[int], epoch: int) -> list[str]:
-    """The issue's goal at `epoch`, per metric: ours at least the reference's mean, with a
-    standard deviation no wider; and the permutation test's p for the gap in means."""
+def mean_gap_interval(ours: list[float], reference: list[float]) -> tuple[float, float]:
+    """The 95% confidence interval of ours' mean minus the reference's (Welch's t, which does
+    not assume equal spreads): how far below or above the reference ours may be."""
+    interval = scipy.stats.ttest_ind(ours, reference, equal_var=False).confidence_interval(0.95)
+    return float(interval.low), float(interval.high)
+
+
+def verdict(results: dict, epoch: int) -> list[str]:
+    """The issue's goal at `epoch`, per metric, over every seed each side finished: ours at
+    least the reference's mean, with a standard deviation no wider; the gap in means with its
+    95% interval, and the permutation test's p."""
     lines = []
     for metric in METRICS:
-        figures = {
-            side: [results[(side, s)]["metrics"][epoch][metric] for s in seeds]
-            for side in ("ours", "reference")
-        }
+        figures = {"ours": [], "reference": []}
+        for (side, _), result in sorted(results.items()):
+            figures[side].append(result["metrics"][epoch][metric])
         mean = {side: statistics.mean(values) for side, values in figures.items()}
-        spread = {
-            side: statistics.stdev(values) if len(values) > 1 else 0.0
-            for side, values in figures.items()
-        }
+        spread = {side: statistics.stdev(values) for side, values in figures.items()}
         met = mean["ours"] >= mean["reference"] and spread["ours"] <= spread["reference"]
+        low, high = mean_gap_interval(figures["ours"], figures["reference"])
         lines.append(
-            f"epoch {epoch} {metric}: ours {mean['ours']:.1f} ± {spread['ours']:.1f}, "
-            f"reference {mean['reference']:.1f} ± {spread['reference']:.1f}: "
+            f"epoch {epoch} {metric}: ours {mean['ours']:.1f} ± {spread['ours']:.1f} "
+            f"({len(figures['ours'])} seeds), reference {mean['reference']:.1f} ± "
+            f"{spread['reference']:.1f} ({len(figures['reference'])}): "
             f"goal {'met' if met else 'not met'} "
-            f"(gap in means: p = {permutation_p(figures['ours'], figures['reference']):.2f})"
+            f"(gap in means {mean['ours'] - mean['reference']:+.1f}, 95% interval "
+            f"{low:+.1f} to {high:+.1f}; p = "
+            f"{permutation_p(figures['ours'], figures['reference']):.2f})"
         )
     return lines
 
@@ -391,8 +401,8 @@ def main() -> None:
     )
     print(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± standard deviation:")
     print("\n".join(summarise(results, seeds)))
-    if len(results) == 2 * len(seeds):
-        print("\n".join(verdict(results, seeds, args.epochs)))
+    if all(sum(s == side for s, _ in results) > 1 for side in ("ours", "reference")):
+        print("\n".join(verdict(results, args.epochs)))
     for (side, seed), result in sorted(results.items()):
         print(f"{side} seed {seed}: {result['seconds'] / 60:.1f} min")
         if side == "reference":

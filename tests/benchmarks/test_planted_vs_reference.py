@@ -36,11 +36,13 @@ def test_the_table_gives_each_side_s_mean_and_sample_standard_deviation():
 
 def test_the_goal_needs_a_mean_at_least_the_reference_s_and_a_spread_no_wider():
     figures = results([60, 70, 80], [65, 65, 65], [50, 50, 53], [40, 50, 60])
-    r1, hit = verdict(figures, [1, 2, 3], 40)
+    r1, hit = verdict(figures, 40)
     assert "goal not met" in r1  # the mean is higher, the spread wider
-    assert hit.startswith("epoch 40 HIT@1: ours 51.0 ± 1.7, reference 50.0 ± 10.0: goal met")
-    lower = results([64, 64, 64], [65, 65, 65], [50, 50, 50], [50, 50, 50])
-    assert ["goal met" in line for line in verdict(lower, [1, 2, 3], 40)] == [False, True]
+    assert hit.startswith(
+        "epoch 40 HIT@1: ours 51.0 ± 1.7 (3 seeds), reference 50.0 ± 10.0 (3): goal met"
+    )
+    lower = results([63, 64, 65], [64, 65, 66], [49, 50, 51], [49, 50, 51])
+    assert ["goal met" in line for line in verdict(lower, 40)] == [False, True]
 
 
 def test_a_rerun_keeps_the_runs_that_finished_the_same_number_of_epochs(tmp_path):
@@ -108,11 +110,27 @@ def test_the_spread_test_permutes_the_deviations_from_each_median():
 
 def test_the_verdict_gives_the_permutation_p_of_each_gap():
     figures = results([60, 70, 80], [65, 65, 65], [50, 50, 53], [40, 50, 60])
-    r1, hit = verdict(figures, [1, 2, 3], 40)
+    r1, hit = verdict(figures, 40)
     # R1: {60, 70, 80} against {65, 65, 65}, gap 5; pooled sum 405, so a group summing to S is
     # at least 5 from the rest when S <= 195 or S >= 210. Of the 20 groups of three: the three
     # 65s and 60+70+80 (2); 60+70 or 70+80 with one 65 (6); 60 or 80 with two 65s (6): 14.
-    assert r1.endswith("(gap in means: p = 0.70)")
+    assert r1.endswith("p = 0.70)")
     # HIT: {50, 50, 53} against {40, 50, 60}, gap 1; pooled sum 303: only a group summing to
     # 151 or 152 is closer, and none does.
-    assert hit.endswith("(gap in means: p = 1.00)")
+    assert hit.endswith("p = 1.00)")
+
+
+def test_the_verdict_gives_welch_s_95_percent_interval_of_each_gap():
+    # R1: {60, 70, 80} (variance 100) against three 65s (variance 0): gap +5, standard error
+    # sqrt(100 / 3) = 5.774 on Welch's (100/3)^2 / ((100/3)^2 / 2) = 2 degrees of freedom,
+    # whose 97.5% t quantile is 4.303 (a t table): 5 -/+ 24.84.
+    figures = results([60, 70, 80], [65, 65, 65], [50, 50, 53], [40, 50, 60])
+    r1, _ = verdict(figures, 40)
+    assert "(gap in means +5.0, 95% interval -19.8 to +29.8;" in r1
+
+
+def test_the_verdict_takes_every_seed_each_side_finished():
+    figures = results([60, 70, 80], [65, 65, 65], [50, 50, 53], [40, 50, 60])
+    del figures[("reference", 3)]
+    r1, _ = verdict(figures, 40)
+    assert r1.startswith("epoch 40 R1@0.5: ours 70.0 ± 10.0 (3 seeds), reference 65.0 ± 0.0 (2)")
