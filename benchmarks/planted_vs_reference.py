@@ -1,7 +1,7 @@
 """Ours against the reference implementation, trained on the same planted-signal set.
 
     python benchmarks/planted_vs_reference.py --reference PATH/TO/dpaul06-VideoLights --seeds 2
-        [--epochs 40] [--jobs 2] [--out DIR]
+        [--epochs 40] [--jobs 2] [--device cpu|cuda] [--out DIR]
 
 The set, generated here (seeded, the same for every training seed), has the released
 QVHighlights layout: 384 training and 128 validation queries on 150 s videos (75 clips), video
@@ -11,21 +11,21 @@ on the relevant clips. A query's topic (one of 32) adds a direction of each feat
 tokens and, scaled by the clip's mean score, to its window's clips; everything else is noise.
 
 Each seed trains both sides from scratch for 40 epochs (--train, --val and --epochs make a
-smaller version) with the VideoLights-B settings (batch
-32, lr 1e-4, the launch scripts' layers): ours with `videolights train --config
-qvhighlights-b`, the reference with its own `train.py` code path (`start_training`, patched only
-to run on a CPU: .cuda() is a no-op, its loader has no worker processes, two imports the path
-never uses are stubbed). Both are scored on the validation queries every 5 epochs, each by its
-own evaluator (the official one's figures; ours is tested equal to it). Prints, per evaluation
-epoch, the mean and standard deviation over seeds of R1@0.5, VeryGood HIT@1 and the training
-loss of each side, then at the last epoch, over every seed each side finished, the issue's
-goal, each gap in means with its 95% interval (Welch's t) and a permutation test's p (exact up
-to 9 seeds a side, sampled beyond), and writes every figure to
-{out}/results.json. Each reference run's last weights are also scored by our import,
-prediction and evaluator, beside its own figures (equal evaluation paths give equal figures).
-Each run takes one thread (OMP_NUM_THREADS=1); --jobs runs that many at once. Runs resume: a
-side and seed whose {out}/{side}_{seed}/figures.json holds the same number of epochs is kept,
-not trained again (give --out to rerun into a folder).
+smaller version) with the VideoLights-B settings (batch 32, lr 1e-4, the launch scripts'
+layers): ours with `videolights train --config qvhighlights-b`, the reference with its own
+`train.py` code path (`start_training`; on a CPU patched only to run there: .cuda() is a no-op;
+its loader has no worker processes, two imports the path never uses are stubbed). Both train in
+float32 on --device: on a GPU ours' bf16 autocast is turned off, as the reference has none. Both
+are scored on the validation queries every 5 epochs, each by its own evaluator (the official
+one's figures; ours is tested equal to it). Prints, per evaluation epoch, the mean and standard
+deviation over seeds of R1@0.5, VeryGood HIT@1 and the training loss of each side, then at the
+last epoch, over every seed each side finished, the issue's goal, each gap in means with its 95%
+interval (Welch's t) and a permutation test's p (exact up to 9 seeds a side, sampled beyond),
+and writes every figure to {out}/results.json. Each reference run's last weights are also scored
+by our import, prediction and evaluator, beside its own figures (equal evaluation paths give
+equal figures). Each run takes one thread (OMP_NUM_THREADS=1); --jobs runs that many at once.
+Runs resume: a side and seed whose {out}/{side}_{seed}/figures.json holds the same number of
+epochs is kept, not trained again (give --out to rerun into a folder).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from pipeline.store import (  # noqa: E402
 )
 
 TRAIN, VAL, CLIPS, TOPICS = 384, 128, 75, 32
+EVAL_EVERY = 5  # the reference's train.py scores the validation queries every 5 epochs
 VIDEO = {"slowfast": 2304, "clip": 512, "blip2": 768}  # in the order the features are joined
 TEXT = {"clip": 512, "blip2": 768}
 METRICS = {"R1@0.5": "MR-full-R1@0.5", "HIT@1": "HL-min-VeryGood-Hit1"}
@@ -128,7 +129,7 @@ def generate(root: Path, train: int = TRAIN, val: int = VAL, seed: int = 0) -> t
     return paths[0], paths[1]
 
 
-def run_ours(data: Path, out: Path, seed: int, epochs: int) -> dict[int, dict]:
+def run_ours(data: Path, out: Path, seed: int, epochs: int, device: str) -> dict[int, dict]:
     from model.train import TrainSettings, train
 
     train(
@@ -140,20 +141,22 @@ def run_ours(data: Path, out: Path, seed: int, epochs: int) -> dict[int, dict]:
             out=out,
             config="qvhighlights-b",
             epochs=epochs,
-            eval_every=5,
+            eval_every=EVAL_EVERY,
             seed=seed,
-            device="cpu",
+            device=device,
+            mixed_precision="off",  # float32, as the reference trains
         )
     )
     history = json.loads((out / "history.json").read_text())
     return {r["epoch"]: r["metrics"] for r in history if "metrics" in r}
 
 
-def run_reference(reference: Path, data: Path, out: Path, seed: int, epochs: int):
+def run_reference(reference: Path, data: Path, out: Path, seed: int, epochs: int, device: str):
     import torch
 
     sys.path.insert(0, str(reference))
-    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # CPU-only machine
+    if device == "cpu":  # its decoder calls .cuda() whatever --device says
+        torch.Tensor.cuda = lambda self, *args, **kwargs: self
     torchtext = types.ModuleType("torchtext")  # GloVe queries (Charades VGG) only
     fvcore = types.ModuleType("fvcore")  # FLOP counting only
     fvcore.nn = types.SimpleNamespace(FlopCountAnalysis=None)
@@ -183,7 +186,7 @@ def run_reference(reference: Path, data: Path, out: Path, seed: int, epochs: int
         "--contrastive_align_loss_coef", "0.2",
         "--results_root", str(out),
         "--exp_id", f"seed{seed}",
-        "--device", "-1",
+        "--device", "-1" if device == "cpu" else "0",
         "--hidden_dim", "256",
         "--seed", str(seed),
         "--n_epoch", str(epochs),
@@ -198,7 +201,13 @@ def run_reference(reference: Path, data: Path, out: Path, seed: int, epochs: int
     return figures
 
 
-def score_reference_weights(run: Path, data: Path) -> dict[str, float]:
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def score_reference_weights(run: Path, data: Path, device: str) -> dict[str, float]:
     """A reference run's last weights scored by our import, prediction and evaluator. Its own
     evaluator scored the same weights at its last epoch: the figures are equal when the two
     evaluation paths are, so a gap in the table is one of training."""
@@ -213,26 +222,34 @@ def score_reference_weights(run: Path, data: Path) -> dict[str, float]:
         [data / VIDEO_FOLDERS[name] for name in VIDEO],
         [data / TEXT_FOLDERS[name] for name in TEXT],
         run / "imported_val_preds.jsonl",
-        device="cpu",
+        device=device,
     )
     metrics = evaluate_files(submission, data / "planted_val.jsonl")["brief"]
     return {k: metrics[v] for k, v in METRICS.items()}
 
 
-def _run(side: str, reference: Path, data: Path, out: Path, seed: int, epochs: int) -> None:
-    """Train one side for one seed; its figures go to {out}/figures.json, written last."""
+def _run(
+    side: str, reference: Path, data: Path, out: Path, seed: int, epochs: int, device: str
+) -> None:
+    """Train one side for one seed on `device`; its figures go to {out}/figures.json, written
+    last."""
     import torch
 
     torch.set_num_threads(1)
     started = time.perf_counter()
     if side == "ours":
-        figures = run_ours(data, out, seed, epochs)
+        figures = run_ours(data, out, seed, epochs, device)
     else:
-        figures = run_reference(reference, data, out, seed, epochs)
+        figures = run_reference(reference, data, out, seed, epochs, device)
     metrics = {e: {k: m[v] for k, v in METRICS.items()} for e, m in figures.items()}
     atomic_write_json(
         out / FIGURES,
-        {"seconds": time.perf_counter() - started, "epochs": epochs, "metrics": metrics},
+        {
+            "seconds": time.perf_counter() - started,
+            "epochs": epochs,
+            "device": device,
+            "metrics": metrics,
+        },
     )
 
 
@@ -354,17 +371,40 @@ def verdict(results: dict, epoch: int) -> list[str]:
     return lines
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def side_list(text: str) -> list[str]:
+    """An argparse type: a comma-separated choice of ours and reference."""
+    chosen = text.split(",")
+    if not set(chosen) <= {"ours", "reference"}:
+        raise argparse.ArgumentTypeError(f"must be ours, reference or both, got {text!r}")
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, required=True)
-    parser.add_argument("--seeds", type=int, default=2, help="seeds 2018, 2019, ...")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--train", type=int, default=TRAIN, help="training queries")
-    parser.add_argument("--val", type=int, default=VAL, help="validation queries")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--sides", default="ours,reference")
+    parser.add_argument("--seeds", type=count, default=2, help="seeds 2018, 2019, ...")
+    parser.add_argument("--epochs", type=count, default=40, help="a multiple of 5")
+    parser.add_argument("--train", type=count, default=TRAIN, help="training queries")
+    parser.add_argument("--val", type=count, default=VAL, help="validation queries")
+    parser.add_argument("--jobs", type=count, default=2)
+    parser.add_argument("--sides", type=side_list, default="ours,reference")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.epochs % EVAL_EVERY:
+        parser.error(
+            f"--epochs {args.epochs}: give a multiple of {EVAL_EVERY}, the epochs at which the "
+            "reference scores its validation queries"
+        )
+    if args.device == "cuda" and not cuda_available():
+        parser.error("--device cuda: this machine has no CUDA GPU that torch can use")
     if not (args.reference / "video_lights" / "train.py").is_file():
         parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
     if "reference" in args.sides and importlib.util.find_spec("sklearn") is None:
@@ -375,9 +415,8 @@ def main() -> None:
         generate(data, args.train, args.val)
     os.environ["OMP_NUM_THREADS"] = "1"
     seeds = [2018 + k for k in range(args.seeds)]
-    sides = args.sides.split(",")
-    done = load_results(out, sides, seeds, args.epochs)
-    jobs = [(side, seed) for seed in seeds for side in sides if (side, seed) not in done]
+    done = load_results(out, args.sides, seeds, args.epochs)
+    jobs = [(side, seed) for seed in seeds for side in args.sides if (side, seed) not in done]
     if done:
         print(f"kept {len(done)} finished runs under {out}: {sorted(done)}")
     context = multiprocessing.get_context("spawn")
@@ -387,14 +426,17 @@ def main() -> None:
         while jobs and len(running) < args.jobs:
             side, seed = jobs.pop(0)
             run = (side, args.reference, data, out / f"{side}_{seed}", seed, args.epochs)
+            run += (args.device,)
             process = context.Process(target=_run, args=run)
             process.start()
             running.append(process)
         time.sleep(5)
-    results = load_results(out, sides, seeds, args.epochs)
+    results = load_results(out, args.sides, seeds, args.epochs)
     for (side, seed), result in sorted(results.items()):
         if side == "reference":
-            result["scored_by_ours"] = score_reference_weights(out / f"{side}_{seed}", data)
+            result["scored_by_ours"] = score_reference_weights(
+                out / f"{side}_{seed}", data, args.device
+            )
     atomic_write_json(
         out / "results.json",
         [{"side": s, "seed": d} | r for (s, d), r in sorted(results.items())],

@@ -1,6 +1,10 @@
 """The planted benchmark: table, verdict, resume and log reading, on figures written by hand."""
 
 import json
+import sys
+
+import pytest
+import torch
 
 from benchmarks import planted_vs_reference
 from benchmarks.planted_vs_reference import (
@@ -134,3 +138,33 @@ def test_the_verdict_takes_every_seed_each_side_finished():
     del figures[("reference", 3)]
     r1, _ = verdict(figures, 40)
     assert r1.startswith("epoch 40 R1@0.5: ours 70.0 ± 10.0 (3 seeds), reference 65.0 ± 0.0 (2)")
+
+
+def usage_error(argv: list[str], monkeypatch, capsys) -> str:
+    """What main() prints when it stops with exit 2 on these arguments."""
+    monkeypatch.setattr(sys, "argv", ["planted_vs_reference.py", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        planted_vs_reference.main()
+    assert exit_.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        (["--epochs", "12"], "--epochs 12: give a multiple of 5"),
+        (["--jobs", "0"], "--jobs: must be a whole number of at least 1, got '0'"),
+        (["--seeds", "two"], "--seeds: must be a whole number of at least 1, got 'two'"),
+        (["--sides", "ours,theirs"], "--sides: must be ours, reference or both"),
+    ],
+)
+def test_a_bad_flag_stops_with_one_message_and_exit_2(flag, message, tmp_path, monkeypatch, capsys):
+    err = usage_error(["--reference", str(tmp_path), *flag], monkeypatch, capsys)
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_a_gpu_on_a_machine_without_one_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    err = usage_error(["--reference", str(tmp_path), "--device", "cuda"], monkeypatch, capsys)
+    assert "--device cuda: this machine has no CUDA GPU" in err
