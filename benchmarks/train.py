@@ -2,13 +2,14 @@
 
     python benchmarks/train.py [--reference PATH/TO/dpaul06-VideoLights] [--steps 5]
 
-QVHighlights shapes with VideoLights-B sizes: batch 32, 75 clips of 3586 dims, 32 tokens of
-1280 dims, graded saliency, 1-3 windows per sample. A step is forward, loss, backward, gradient
+QVHighlights shapes with VideoLights-B sizes: batch 32, 75 clips of 3586 dims, 32 tokens of 1280
+dims, graded saliency, 1-3 windows per sample. A step is forward, loss, backward, gradient
 clipping and AdamW (each side's own: ours fused, the reference's plain); the median step of
-each, the two interleaved. With --reference, the reference model gets our initial weights
-(converted with model.compat), both compute the step-0 loss on the same batch and targets (they
-must agree), and the ratio ours / reference is printed (goal <= 0.8). The reference calls
-.cuda() in its decoder; on a CPU machine that call is made a no-op inside this process.
+each, the two interleaved; and the arithmetic of a step (GFLOP). With --reference, the reference
+model gets our initial weights (converted with model.compat), both compute the step-0 loss on
+the same batch and targets (they must agree), and the ratio ours / reference is printed (goal <=
+0.8). The reference calls .cuda() in its decoder; on a CPU machine that call is made a no-op
+inside this process.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from timing import interleaved
+from torch.utils.flop_counter import FlopCounterMode
 
 from model.checkpoints import build_model
 from model.config import load_config
@@ -89,6 +91,15 @@ def train_step(model, compute_loss, inputs, optimizer, autocast: bool = False):
         return float(loss.detach())
 
     return step
+
+
+def step_flops(model, compute_loss, inputs) -> float:
+    """Floating-point operations of one forward and backward (torch's FLOP counter, which
+    counts the matrix products and convolutions: nearly all of a step's arithmetic)."""
+    with FlopCounterMode(display=False) as counter:
+        compute_loss(model(**inputs)).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
 
 
 def reference_model(path: Path, config):
@@ -185,6 +196,7 @@ def main() -> None:
         print(f"step-0 loss: ours {our_value:.6f}, reference {their_value:.6f}")
         ours.train(), theirs.train()
 
+    flops = step_flops(ours, our_loss, inputs)
     steps = {"ours": train_step(ours, our_loss, inputs, make_optimizer(ours, config.optim))}
     if args.reference is not None:
         # The reference's own optimizer: plain AdamW.
@@ -193,6 +205,7 @@ def main() -> None:
         steps["reference"] = train_step(theirs, their_loss, inputs, optimizer)
     seconds = time_steps(steps, args.steps)
     print(f"ours:      {seconds['ours']:6.2f} s/step (batch {BATCH}, {CLIPS} clips, VideoLights-B)")
+    print(f"a step's forward and backward: {flops / 1e9:.0f} GFLOP")
     if args.reference is not None:
         print(f"reference: {seconds['reference']:6.2f} s/step")
         ratio = seconds["ours"] / seconds["reference"]
