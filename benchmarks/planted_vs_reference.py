@@ -1,7 +1,7 @@
 """Ours against the reference implementation, trained on the same planted-signal set.
 
     python benchmarks/planted_vs_reference.py --reference PATH/TO/dpaul06-VideoLights --seeds 2
-        [--epochs 40] [--jobs 2] [--device cpu|cuda] [--out DIR]
+        [--epochs 40] [--jobs 2] [--sides ours,reference] [--device cpu|cuda] [--out DIR]
 
 The set, generated here (seeded, the same for every training seed), has the released
 QVHighlights layout: 384 training and 128 validation queries on 150 s videos (75 clips), video
@@ -388,7 +388,7 @@ def side_list(text: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference", type=Path, required=True)
+    parser.add_argument("--reference", type=Path, help="needed unless --sides ours")
     parser.add_argument("--seeds", type=count, default=2, help="seeds 2018, 2019, ...")
     parser.add_argument("--epochs", type=count, default=40, help="a multiple of 5")
     parser.add_argument("--train", type=count, default=TRAIN, help="training queries")
@@ -405,10 +405,13 @@ def main() -> None:
         )
     if args.device == "cuda" and not cuda_available():
         parser.error("--device cuda: this machine has no CUDA GPU that torch can use")
-    if not (args.reference / "video_lights" / "train.py").is_file():
-        parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
-    if "reference" in args.sides and importlib.util.find_spec("sklearn") is None:
-        parser.error('the reference\'s evaluator needs scikit-learn: pip install -e ".[bench]"')
+    if "reference" in args.sides:
+        if args.reference is None:
+            parser.error("--reference PATH/TO/dpaul06-VideoLights is needed to train its side")
+        if not (args.reference / "video_lights" / "train.py").is_file():
+            parser.error(f"--reference {args.reference}: not a dpaul06/VideoLights checkout")
+        if importlib.util.find_spec("sklearn") is None:
+            parser.error('the reference\'s evaluator needs scikit-learn: pip install -e ".[bench]"')
     out = args.out or Path(tempfile.mkdtemp(prefix="planted_vs_reference"))
     data = out / "data"
     if not (data / "planted_val.jsonl").is_file():

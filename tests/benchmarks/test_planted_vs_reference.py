@@ -156,12 +156,36 @@ def usage_error(argv: list[str], monkeypatch, capsys) -> str:
         (["--jobs", "0"], "--jobs: must be a whole number of at least 1, got '0'"),
         (["--seeds", "two"], "--seeds: must be a whole number of at least 1, got 'two'"),
         (["--sides", "ours,theirs"], "--sides: must be ours, reference or both"),
+        (["--reference", "."], "--reference .: not a dpaul06/VideoLights checkout"),
+        ([], "--reference PATH/TO/dpaul06-VideoLights is needed to train its side"),
     ],
 )
-def test_a_bad_flag_stops_with_one_message_and_exit_2(flag, message, tmp_path, monkeypatch, capsys):
-    err = usage_error(["--reference", str(tmp_path), *flag], monkeypatch, capsys)
+def test_a_bad_flag_stops_with_one_message_and_exit_2(flag, message, monkeypatch, capsys):
+    err = usage_error(flag, monkeypatch, capsys)
     assert message in err
     assert "Traceback" not in err
+
+
+def test_our_side_alone_trains_scores_and_is_kept_on_a_rerun(tmp_path, monkeypatch, capsys):
+    argv = ["--sides", "ours", "--seeds", "1", "--epochs", "5", "--train", "32", "--val", "16"]
+    argv += ["--jobs", "1", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", ["planted_vs_reference.py", *argv])
+    planted_vs_reference.main()
+    figures = json.loads((tmp_path / "ours_2018" / FIGURES).read_text())
+    assert (figures["epochs"], figures["device"], list(figures["metrics"])) == (5, "cpu", ["5"])
+    metrics = figures["metrics"]["5"]
+    assert sorted(metrics) == ["HIT@1", "R1@0.5"]
+    assert all(0 <= value <= 100 for value in metrics.values())
+    (result,) = json.loads((tmp_path / "results.json").read_text())
+    assert (result["side"], result["seed"], result["metrics"]["5"]) == ("ours", 2018, metrics)
+    first = capsys.readouterr().out
+    row = f"| 5 | {metrics['R1@0.5']:.1f} | - | {metrics['HIT@1']:.1f} | - |"
+    assert row in first
+
+    written = (tmp_path / "ours_2018" / FIGURES).stat().st_mtime_ns
+    planted_vs_reference.main()
+    assert "kept 1 finished runs" in capsys.readouterr().out
+    assert (tmp_path / "ours_2018" / FIGURES).stat().st_mtime_ns == written
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
