@@ -428,8 +428,8 @@ def main() -> None:
         running = [p for p in running if p.is_alive()]
         while jobs and len(running) < args.jobs:
             side, seed = jobs.pop(0)
-            run = (side, args.reference, data, out / f"{side}_{seed}", seed, args.epochs)
-            run += (args.device,)
+            run_dir = out / f"{side}_{seed}"
+            run = (side, args.reference, data, run_dir, seed, args.epochs, args.device)
             process = context.Process(target=_run, args=run)
             process.start()
             running.append(process)
