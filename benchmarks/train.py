@@ -94,8 +94,8 @@ def train_step(model, compute_loss, inputs, optimizer, autocast: bool = False):
 
 
 def step_flops(model, compute_loss, inputs) -> float:
-    """Floating-point operations of one forward and backward (torch's FLOP counter, which
-    counts the matrix products and convolutions: nearly all of a step's arithmetic)."""
+    """Floating-point operations of one forward and backward, as torch's FLOP counter counts
+    them: matrix products, attention and convolutions; elementwise work is left out."""
     with FlopCounterMode(display=False) as counter:
         compute_loss(model(**inputs)).backward()
     model.zero_grad(set_to_none=True)
